@@ -1,0 +1,52 @@
+//! The original's three functions, exported unmangled with C linkage, over the
+//! process heap.
+//!
+//! ```c
+//! void *allocate(int pool, int size);
+//! void deallocate(void *ptr);
+//! void deallocate_pool(int pool);
+//! ```
+//!
+//! Link a C program with `target/release/libbrk_pools.a` instead of `run.s`
+//! and it behaves the same wherever run.s is defined (see the README's
+//! deviations table for the rest).
+//!
+//! Arguments: gcc passes a C `int` in the 32-bit half of the register, which
+//! zero-extends, and run.s reads the whole 64-bit register. So the port reads
+//! the `int` and zero-extends it: pool -1 is stored as 4294967295 and size -1
+//! asks for a 4 GiB + 31 byte block, exactly as in original-behaviour A.4.
+
+use core::ffi::{c_int, c_void};
+use core::ptr;
+
+use crate::process;
+
+/// What run.s sees in a 64-bit register when a C caller passes `value`.
+pub const fn zero_extended(value: c_int) -> u64 {
+    value as u32 as u64
+}
+
+/// `void *allocate(int pool, int size)`: first fit from `pool`, else a new
+/// block at the end of the heap. Returns NULL where run.s would return a
+/// block past a refused break.
+#[unsafe(no_mangle)]
+pub extern "C" fn allocate(pool: c_int, size: c_int) -> *mut c_void {
+    process::lock()
+        .allocate(zero_extended(pool), zero_extended(size))
+        .map_or(ptr::null_mut(), |p| p.as_ptr().cast())
+}
+
+/// `void deallocate(void *ptr)`: mark the block free. Pointers that are not a
+/// block of the heap (NULL, foreign, interior) are ignored; run.s writes
+/// through them (A.6).
+#[unsafe(no_mangle)]
+pub extern "C" fn deallocate(ptr: *mut c_void) {
+    // The only error is NotABlock, for which C has no channel: ignore it.
+    let _ = process::lock().try_deallocate(ptr.cast());
+}
+
+/// `void deallocate_pool(int pool)`: free every block of `pool`.
+#[unsafe(no_mangle)]
+pub extern "C" fn deallocate_pool(pool: c_int) {
+    process::lock().deallocate_pool(zero_extended(pool));
+}

@@ -1,0 +1,112 @@
+//! What can go wrong, where run.s would crash or corrupt memory instead.
+//!
+//! run.s has no error path at all. Every variant here names a case in which
+//! the original carries on regardless (original-behaviour A.4, A.6, A.7, A.8)
+//! and the port stops, leaving the heap exactly as it was.
+
+use core::fmt;
+
+/// Why a [`BreakSource`](crate::BreakSource) did not move the break.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The kernel refused `brk` (`sbrk` returned -1 with this `errno`,
+    /// usually `ENOMEM` under `RLIMIT_DATA` or `RLIMIT_AS`).
+    Kernel {
+        /// The `errno` value.
+        errno: i32,
+    },
+    /// An [`Arena`](crate::Arena) would grow past its reservation.
+    ArenaExhausted {
+        /// The reservation's size in bytes.
+        capacity: usize,
+    },
+    /// The increment does not fit `sbrk`'s signed argument.
+    TooLarge,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::Kernel { errno } => write!(
+                f,
+                "the kernel refused to move the break ({})",
+                std::io::Error::from_raw_os_error(*errno)
+            ),
+            Refusal::ArenaExhausted { capacity } => {
+                write!(f, "the arena's {capacity}-byte reservation is exhausted")
+            }
+            Refusal::TooLarge => f.write_str("the increment is larger than sbrk accepts"),
+        }
+    }
+}
+
+/// An operation the port refused; the heap is unchanged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The break could not grow by `requested` bytes (header included).
+    /// run.s stores the new `memory_end` anyway and writes the header past
+    /// the break (A.7).
+    BreakRefused {
+        /// Bytes the heap asked the break to grow by.
+        requested: u64,
+        /// Why the source said no.
+        refusal: Refusal,
+    },
+    /// `size + 32` does not fit in 64 bits. run.s wraps it (A.4, cases 8-10).
+    SizeOverflow {
+        /// The requested size.
+        size: u64,
+    },
+    /// The break is below the end of the heap: someone shrank it under the
+    /// heap's blocks. The port never writes there.
+    BreakBelowHeap,
+    /// Another user of the break moved it, and the table that records the
+    /// heap's segments has no room for another.
+    SegmentTableFull {
+        /// The table's capacity.
+        segments: usize,
+    },
+    /// The pointer is not one this heap handed out: null, outside every
+    /// segment, or not at the start of a block's user area (A.6).
+    NotABlock {
+        /// The address given.
+        address: usize,
+    },
+    /// A pool guard for this pool number already exists.
+    PoolAlreadyHeld {
+        /// The pool number.
+        pool: u64,
+    },
+    /// Pool 0 is how run.s marks free blocks (A.5); a safe guard cannot own it.
+    PoolZeroReserved,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::BreakRefused { requested, refusal } => {
+                write!(f, "could not grow the heap by {requested} bytes: {refusal}")
+            }
+            Error::SizeOverflow { size } => {
+                write!(f, "size {size} plus the 32-byte header overflows 64 bits")
+            }
+            Error::BreakBelowHeap => f.write_str(
+                "the program break is below the end of the heap (shrunk by someone else)",
+            ),
+            Error::SegmentTableFull { segments } => write!(
+                f,
+                "the break was moved by someone else and all {segments} segment slots are used"
+            ),
+            Error::NotABlock { address } => {
+                write!(f, "{address:#x} is not a block handed out by this heap")
+            }
+            Error::PoolAlreadyHeld { pool } => write!(f, "pool {pool} is already held by a guard"),
+            Error::PoolZeroReserved => {
+                f.write_str("pool 0 marks free blocks and cannot be held by a guard")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {}

@@ -1,0 +1,403 @@
+//! The heap: run.s's `memory_start`/`memory_end` state and the Rust code
+//! around the asm walks.
+//!
+//! run.s keeps two quadwords, `memory_start` and `memory_end`, and trusts that
+//! nothing else moves the program break. The port keeps the same pair for
+//! every *segment*: a run of blocks that the break grew through without anyone
+//! else moving it in between. When nothing else moves the break (the seed's
+//! `run.c`), there is exactly one segment and the layout is the original's to
+//! the byte. When glibc's `malloc` has moved the break since the heap last
+//! grew, the heap continues in a new segment at the current break instead of
+//! pulling the break back under malloc's chunks (which is what run.s does,
+//! original-behaviour A.8). Every segment is walked by the same asm loops, in
+//! address order; the segment table is a fixed array, so the heap never calls
+//! `malloc` and cannot move the break under itself.
+
+use core::ptr::NonNull;
+
+use crate::error::Error;
+use crate::header::{HEADER_SIZE, Header};
+use crate::source::{Arena, BreakSource};
+use crate::walk;
+
+/// How many segments a heap can record.
+pub const MAX_SEGMENTS: usize = 64;
+
+/// One `memory_start .. memory_end` run of blocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Segment {
+    /// First header of the run (run.s's `memory_start`).
+    pub start: *mut u8,
+    /// One past the last block (run.s's `memory_end`).
+    pub end: *mut u8,
+}
+
+impl Segment {
+    const EMPTY: Segment = Segment {
+        start: core::ptr::null_mut(),
+        end: core::ptr::null_mut(),
+    };
+
+    fn at(address: *mut u8) -> Segment {
+        Segment {
+            start: address,
+            end: address,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+}
+
+/// How far the break moves when the heap runs out of room.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Growth {
+    /// One `brk` per appended block, by exactly its size: run.s's behaviour.
+    #[default]
+    Exact,
+    /// Grow the break in multiples of `step` bytes and hand the slack out to
+    /// later appends without a syscall. `memory_end` stays exact, so layouts
+    /// and pointers are the same as with [`Growth::Exact`].
+    Batched {
+        /// Bytes per break move (rounded up to fit the request).
+        step: usize,
+    },
+}
+
+/// One block as found by [`Heap::blocks`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Block {
+    /// Where the header starts.
+    pub address: *mut u8,
+    /// `address - memory_start` (the start of the first segment).
+    pub offset: usize,
+    /// A copy of the header.
+    pub header: Header,
+}
+
+impl Block {
+    /// The pointer [`Heap::allocate`] handed out for this block.
+    pub fn pointer(&self) -> *mut u8 {
+        self.address.wrapping_add(HEADER_SIZE)
+    }
+}
+
+/// A pools heap over a [`BreakSource`].
+///
+/// ```
+/// use brk_pools::Heap;
+///
+/// let mut heap = Heap::on_arena(1 << 20).unwrap();
+/// let a1 = heap.allocate(1, 400).unwrap();
+/// let a2 = heap.allocate(2, 32).unwrap();
+/// let a3 = heap.allocate(2, 80).unwrap();
+/// heap.deallocate_pool(2);
+/// // The offsets run.c prints, relative to the heap start:
+/// let start = heap.memory_start() as usize;
+/// let offsets = [a1, a2, a3].map(|p| p.as_ptr() as usize - start);
+/// assert_eq!(offsets, [0x20, 0x1d0, 0x210]);
+/// ```
+pub struct Heap<S: BreakSource> {
+    source: S,
+    growth: Growth,
+    segments: [Segment; MAX_SEGMENTS],
+    /// Segments in use; 0 until the first `allocate` (run.s: `memory_start == 0`).
+    segment_count: usize,
+    /// Where the heap's last growth left the break. Equals the last segment's
+    /// end with [`Growth::Exact`]; may be above it with [`Growth::Batched`].
+    break_end: *mut u8,
+}
+
+// SAFETY: the heap owns its blocks; the raw pointers are addresses in memory it
+// alone manages, not references to thread-local data.
+unsafe impl<S: BreakSource + Send> Send for Heap<S> {}
+
+impl Heap<Arena> {
+    /// A heap on a fresh [`Arena`] of `capacity` bytes.
+    pub fn on_arena(capacity: usize) -> std::io::Result<Heap<Arena>> {
+        Ok(Heap::new(Arena::new(capacity)?))
+    }
+}
+
+impl<S: BreakSource> Heap<S> {
+    /// An empty heap; the break is first read by the first [`allocate`](Heap::allocate).
+    pub const fn new(source: S) -> Self {
+        Self::with_growth(source, Growth::Exact)
+    }
+
+    /// An empty heap that grows the break as `growth` says.
+    pub const fn with_growth(source: S, growth: Growth) -> Self {
+        Heap {
+            source,
+            growth,
+            segments: [Segment::EMPTY; MAX_SEGMENTS],
+            segment_count: 0,
+            break_end: core::ptr::null_mut(),
+        }
+    }
+
+    /// The break source, e.g. to move an [`Arena`]'s break as another user would.
+    pub fn source_mut(&mut self) -> &mut S {
+        &mut self.source
+    }
+
+    /// The growth policy.
+    pub fn growth(&self) -> Growth {
+        self.growth
+    }
+
+    /// The segments, in address order (empty before the first allocation).
+    pub fn segments(&self) -> &[Segment] {
+        &self.segments[..self.segment_count]
+    }
+
+    /// run.s's `memory_start`: the break at the first allocation, null before.
+    pub fn memory_start(&self) -> *mut u8 {
+        self.segments()
+            .first()
+            .map_or(core::ptr::null_mut(), |s| s.start)
+    }
+
+    /// run.s's `memory_end`: the end of the last block, null before the first
+    /// allocation.
+    pub fn memory_end(&self) -> *mut u8 {
+        self.segments()
+            .last()
+            .map_or(core::ptr::null_mut(), |s| s.end)
+    }
+
+    /// Where the heap's own growth has left the break (null before the first
+    /// allocation). Above [`memory_end`](Heap::memory_end) only with
+    /// [`Growth::Batched`].
+    pub fn break_end(&self) -> *mut u8 {
+        self.break_end
+    }
+
+    /// Ports `allocate`: first fit over every block, else append a block at
+    /// the end. Returns the pointer past the 32-byte header.
+    ///
+    /// `pool` and `size` are the 64-bit values run.s sees in `%rdi` and `%rsi`
+    /// (the C ABI passes C `int`s zero-extended, as gcc's callers do).
+    ///
+    /// # Errors
+    /// [`Error::SizeOverflow`] if `size + 32` wraps; [`Error::BreakRefused`],
+    /// [`Error::BreakBelowHeap`] or [`Error::SegmentTableFull`] if a new block
+    /// is needed and the break cannot give it. The heap is unchanged then.
+    pub fn allocate(&mut self, pool: u64, size: u64) -> Result<NonNull<u8>, Error> {
+        // allocate:
+        //     movq %rdi, %r10              # save the pool number in r10
+        //     movq %rsi, %rdx              # save the amount requested into %rdx
+        //     addq $HEADER_SIZE, %rdx      # actual amount needed is actually larger
+        let size_with_header = size
+            .checked_add(HEADER_SIZE as u64)
+            .ok_or(Error::SizeOverflow { size })?;
+
+        //     cmpq $0, memory_start        # if we haven't initialized, do so
+        //     je allocate_init
+        let initialized_here = self.segment_count == 0;
+        if initialized_here {
+            self.allocate_init();
+        }
+
+        // allocate_continue: walk each segment with allocate_loop.
+        for segment in self.segments() {
+            // SAFETY: the heap only ever records segments whose headers it
+            // wrote itself and whose sizes add up to the segment's end.
+            let found =
+                unsafe { walk::allocate_loop(segment.start, segment.end, pool, size_with_header) };
+            if let Some(found) = NonNull::new(found) {
+                return Ok(found);
+            }
+        }
+
+        let result = self.allocate_move_break(pool, size_with_header);
+        if result.is_err() && initialized_here {
+            // Leave the heap exactly as it was: uninitialised.
+            self.segment_count = 0;
+            self.break_end = core::ptr::null_mut();
+        }
+        result
+    }
+
+    /// Ports `allocate_init`: the current break is both the start and end of
+    /// our memory.
+    fn allocate_init(&mut self) {
+        let start = self.source.current();
+        self.segments[0] = Segment::at(start);
+        self.segment_count = 1;
+        self.break_end = start;
+    }
+
+    /// Ports `allocate_move_break`: append a block of `size_with_header`
+    /// bytes at the end, moving the break first.
+    fn allocate_move_break(
+        &mut self,
+        pool: u64,
+        size_with_header: u64,
+    ) -> Result<NonNull<u8>, Error> {
+        let requested = size_with_header;
+        let size = usize::try_from(size_with_header)
+            .map_err(|_| Error::SizeOverflow { size: requested })?;
+        let last = self.segment_count - 1;
+        // movq %rcx, %r8  # old break is saved in %r8 to return to user
+        let old_end = self.segments[last].end;
+        let slack = self.break_end as usize - old_end as usize;
+
+        let block = if size <= slack {
+            // Growth::Batched: the break is already far enough.
+            old_end
+        } else {
+            let current = self.source.current();
+            if (current as usize) < (self.break_end as usize) {
+                return Err(Error::BreakBelowHeap);
+            }
+            let needs_slot = current != self.break_end && !self.segments[last].is_empty();
+            if needs_slot && self.segment_count == MAX_SEGMENTS {
+                return Err(Error::SegmentTableFull {
+                    segments: MAX_SEGMENTS,
+                });
+            }
+            // Always ask for the whole block: then it fits even if the break
+            // turns out to have moved, and the new segment starts at the old
+            // break. (Batched growth may leave the old slack unused then.)
+            let increment = match self.growth {
+                Growth::Exact => size,
+                Growth::Batched { step } => size.next_multiple_of(step.max(1)),
+            };
+            // movq %rcx, %rdi; addq %rdx, %rdi   # old break + size
+            // movq $BRK_SYSCALL, %rax; syscall   # tell Linux where the new break is
+            let old_break = self
+                .source
+                .grow(increment)
+                .map_err(|refusal| Error::BreakRefused { requested, refusal })?;
+            let new_break = old_break.wrapping_add(increment);
+            if old_break == self.break_end {
+                self.break_end = new_break;
+                old_end
+            } else {
+                // Someone else moved the break (between `current` and `grow`,
+                // if another thread raced us): start a new segment there.
+                if self.segments[last].is_empty() {
+                    self.segments[last] = Segment::at(old_break);
+                } else if self.segment_count == MAX_SEGMENTS {
+                    return Err(Error::SegmentTableFull {
+                        segments: MAX_SEGMENTS,
+                    });
+                } else {
+                    self.segments[self.segment_count] = Segment::at(old_break);
+                    self.segment_count += 1;
+                }
+                self.break_end = new_break;
+                old_break
+            }
+        };
+
+        // movq %rdi, memory_end  # save this value (after the break moved, here)
+        let last = self.segment_count - 1;
+        self.segments[last].end = block.wrapping_add(size);
+        // SAFETY: block..block+size lies below break_end, in memory the source
+        // gave to this heap and no block uses yet.
+        let pointer = unsafe { walk::allocate_move_break(block, size_with_header, pool) };
+        Ok(NonNull::new(pointer).expect("a block past a non-null break is not null"))
+    }
+
+    /// Ports `deallocate`, faithfully: zero the `in_use` and `pool` words of
+    /// the block `ptr` was handed out for. Nothing is checked.
+    ///
+    /// # Safety
+    /// `ptr` must have been returned by this heap's [`allocate`](Heap::allocate).
+    /// It may already be free (a double free is harmless, as in run.s) or
+    /// handed out again since (then that new owner's block is freed: A.6).
+    pub unsafe fn deallocate(&mut self, ptr: NonNull<u8>) {
+        // SAFETY: the caller promises ptr is a block pointer of this heap, so
+        // the header words before it are ours to write.
+        unsafe { walk::deallocate(ptr.as_ptr()) }
+    }
+
+    /// `deallocate` with the checks run.s does not make: `ptr` must be the
+    /// pointer of one of this heap's blocks (free or not). Finding it walks
+    /// the blocks of its segment.
+    ///
+    /// # Errors
+    /// [`Error::NotABlock`] for null, foreign or interior pointers; the heap is
+    /// unchanged.
+    pub fn try_deallocate(&mut self, ptr: *mut u8) -> Result<(), Error> {
+        if !self.is_block_pointer(ptr) {
+            return Err(Error::NotABlock {
+                address: ptr as usize,
+            });
+        }
+        // SAFETY: ptr was just found to be a block pointer of this heap.
+        unsafe { walk::deallocate(ptr) };
+        Ok(())
+    }
+
+    /// Whether `ptr` is the pointer of one of this heap's blocks.
+    pub fn is_block_pointer(&self, ptr: *mut u8) -> bool {
+        let address = ptr as usize;
+        let Some(header) = address.checked_sub(HEADER_SIZE) else {
+            return false;
+        };
+        self.segments()
+            .iter()
+            .filter(|s| s.start as usize <= header && address <= s.end as usize)
+            .flat_map(|s| SegmentBlocks::new(*s))
+            .take_while(|(block, _)| *block as usize <= header)
+            .any(|(block, _)| block as usize == header)
+    }
+
+    /// Ports `deallocate_pool`: free every block whose pool is `pool`.
+    ///
+    /// Before the first allocation there are no segments and nothing happens
+    /// (run.s: `memory_start == memory_end == 0`).
+    pub fn deallocate_pool(&mut self, pool: u64) {
+        for segment in self.segments() {
+            // SAFETY: as in allocate, every recorded segment is well formed.
+            unsafe { walk::deallocate_pool_loop(segment.start, segment.end, pool) }
+        }
+    }
+
+    /// Every block, in address order, with offsets from `memory_start`.
+    pub fn blocks(&self) -> impl Iterator<Item = Block> + '_ {
+        let start = self.memory_start() as usize;
+        self.segments()
+            .iter()
+            .flat_map(|s| SegmentBlocks::new(*s))
+            .map(move |(address, header)| Block {
+                address,
+                offset: address as usize - start,
+                header,
+            })
+    }
+}
+
+/// Walks one segment in Rust (for inspection; the hot walks are in asm).
+struct SegmentBlocks {
+    cursor: *mut u8,
+    end: *mut u8,
+}
+
+impl SegmentBlocks {
+    fn new(segment: Segment) -> Self {
+        SegmentBlocks {
+            cursor: segment.start,
+            end: segment.end,
+        }
+    }
+}
+
+impl Iterator for SegmentBlocks {
+    type Item = (*mut u8, Header);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.cursor == self.end {
+            return None;
+        }
+        let block = self.cursor;
+        // SAFETY: the cursor is a block start inside a well-formed segment.
+        let header = unsafe { Header::read(block) };
+        self.cursor = block.wrapping_add(header.size as usize);
+        Some((block, header))
+    }
+}

@@ -1,0 +1,78 @@
+//! The one heap on the process's real program break.
+//!
+//! A process has one break, so it has one [`Heap<ProcessBreak>`]. It lives in
+//! a `static` behind a [`std::sync::Mutex`] (a futex: no allocation, so locking
+//! it cannot move the break). Rust code reaches it with [`lock`]; the C ABI in
+//! [`crate::c_abi`] takes the same lock, so Rust and C callers can share it
+//! from any thread.
+//!
+//! While the guard lives, the original's two globals `memory_start` and
+//! `memory_end` (exported unmangled, as C drivers such as `asm/trace.c` read
+//! them) are refreshed from the heap when the guard is dropped.
+
+use core::ops::{Deref, DerefMut};
+use core::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use crate::heap::Heap;
+use crate::source::ProcessBreak;
+
+static PROCESS_HEAP: Mutex<Heap<ProcessBreak>> = Mutex::new(Heap::new(ProcessBreak::new()));
+
+/// run.s's `memory_start` quadword, mirrored for C code that reads it
+/// (0 before the first allocation).
+#[unsafe(no_mangle)]
+#[allow(non_upper_case_globals)]
+pub static memory_start: AtomicUsize = AtomicUsize::new(0);
+
+/// run.s's `memory_end` quadword, mirrored for C code that reads it: the end
+/// of the last block (0 before the first allocation).
+#[unsafe(no_mangle)]
+#[allow(non_upper_case_globals)]
+pub static memory_end: AtomicUsize = AtomicUsize::new(0);
+
+/// Exclusive access to the process heap. Dropping it publishes
+/// `memory_start` and `memory_end`.
+pub struct ProcessHeap {
+    guard: MutexGuard<'static, Heap<ProcessBreak>>,
+}
+
+/// Locks the process heap.
+///
+/// A panic while the lock was held does not poison it for good: the heap's
+/// state is only changed by code that cannot panic half-way, so the guard is
+/// taken back.
+///
+/// ```
+/// let mut heap = brk_pools::process::lock();
+/// let p = heap.allocate(1, 64).unwrap();
+/// assert!(heap.is_block_pointer(p.as_ptr()));
+/// heap.deallocate_pool(1);
+/// ```
+pub fn lock() -> ProcessHeap {
+    let guard = PROCESS_HEAP
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    ProcessHeap { guard }
+}
+
+impl Deref for ProcessHeap {
+    type Target = Heap<ProcessBreak>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.guard
+    }
+}
+
+impl DerefMut for ProcessHeap {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.guard
+    }
+}
+
+impl Drop for ProcessHeap {
+    fn drop(&mut self) {
+        memory_start.store(self.guard.memory_start() as usize, Ordering::Relaxed);
+        memory_end.store(self.guard.memory_end() as usize, Ordering::Relaxed);
+    }
+}
