@@ -539,7 +539,8 @@ int main(int argc, char **argv)
         flag_final_only = 1;
     } else if (argc != 1) {
         static const char usage[] = "usage: trace [-f] < script\n";
-        write_all(usage, sizeof usage - 1);
+        if (write(2, usage, sizeof usage - 1) < 0)
+            return 2;
         return 2;
     }
 

@@ -323,28 +323,26 @@ impl<S: BreakSource> Heap<S> {
     /// [`Error::NotABlock`] for null, foreign or interior pointers; the heap is
     /// unchanged.
     pub fn try_deallocate(&mut self, ptr: *mut u8) -> Result<(), Error> {
-        if !self.is_block_pointer(ptr) {
-            return Err(Error::NotABlock {
-                address: ptr as usize,
-            });
-        }
-        // SAFETY: ptr was just found to be a block pointer of this heap.
-        unsafe { walk::deallocate(ptr) };
+        let block = self.block_of(ptr).ok_or(Error::NotABlock {
+            address: ptr as usize,
+        })?;
+        // SAFETY: block_of found a block of this heap with this pointer.
+        unsafe { walk::deallocate(block.pointer()) };
         Ok(())
     }
 
     /// Whether `ptr` is the pointer of one of this heap's blocks.
     pub fn is_block_pointer(&self, ptr: *mut u8) -> bool {
-        let address = ptr as usize;
-        let Some(header) = address.checked_sub(HEADER_SIZE) else {
-            return false;
-        };
-        self.segments()
-            .iter()
-            .filter(|s| s.start as usize <= header && address <= s.end as usize)
-            .flat_map(|s| SegmentBlocks::new(*s))
-            .take_while(|(block, _)| *block as usize <= header)
-            .any(|(block, _)| block as usize == header)
+        self.block_of(ptr).is_some()
+    }
+
+    /// The block whose pointer is `ptr`, found by walking its segment.
+    pub fn block_of(&self, ptr: *mut u8) -> Option<Block> {
+        let header = (ptr as usize).checked_sub(HEADER_SIZE)?;
+        self.blocks()
+            .skip_while(|b| (b.address as usize) < header)
+            .take(1)
+            .find(|b| b.address as usize == header)
     }
 
     /// Ports `deallocate_pool`: free every block whose pool is `pool`.
