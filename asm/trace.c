@@ -467,11 +467,12 @@ static void run_line(uint64_t lineno, const char *b, const char *e)
         }
         if (h >= handle_count) {
             error_prefix(lineno);
+            /* The handle number as written, without the `h` and leading zeros. */
             put_str("unknown handle h");
-            if (*t[1] == 'h')
-                put_mem(t[1] + 1, (size_t)(te[1] - t[1] - 1));
-            else
-                put_mem(t[1], (size_t)(te[1] - t[1]));
+            p = t[1] + (*t[1] == 'h');
+            while (te[1] - p > 1 && *p == '0')
+                p++;
+            put_mem(p, (size_t)(te[1] - p));
             put_str("\n");
             return;
         }
