@@ -1,0 +1,172 @@
+//! Shared test plumbing: building the C programs in `asm/` with gcc, once per
+//! content, against either the original `run.s` or the port's static library.
+//!
+//! Builds are cached under `target/c-build/<hash>/`, keyed by the compiler
+//! flags, the sources' bytes and (for the port) the static library's size and
+//! modification time, so parallel tests and later test runs reuse them.
+
+#![allow(dead_code)]
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Mutex, OnceLock};
+
+/// Which allocator a C program is linked with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Allocator {
+    /// `asm/run.s`, assembled by gcc (`-no-pie`: it does not link as PIE).
+    Original,
+    /// `asm/run.s` with `memory_start`/`memory_end` made global by objcopy,
+    /// for drivers that read them (the machine code is unchanged).
+    OriginalGlobals,
+    /// The port: `libbrk_pools.a` from this very `cargo test` build.
+    Port,
+}
+
+/// The crate's root folder.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `asm/NAME`.
+pub fn asm(name: &str) -> PathBuf {
+    root().join("asm").join(name)
+}
+
+/// `target/debug` (or `target/release`): two levels above this test binary.
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>")
+        .to_path_buf()
+}
+
+/// The port's static library, built by cargo for this test run.
+pub fn staticlib() -> PathBuf {
+    let lib = profile_dir().join("libbrk_pools.a");
+    assert!(
+        lib.exists(),
+        "{} is missing: cargo builds it with the library (crate-type staticlib)",
+        lib.display()
+    );
+    lib
+}
+
+/// Fails the test with a clear message when a tool is missing.
+pub fn require_tool(tool: &str) {
+    let found = Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    assert!(found, "`{tool}` is required by this test; .ci/run installs it");
+}
+
+fn hash_file(path: &Path, hasher: &mut DefaultHasher) {
+    std::fs::read(path)
+        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+        .hash(hasher);
+}
+
+/// Builds `sources` (C files, relative to the crate root or absolute) into an
+/// executable linked with `allocator`, with extra gcc `flags`; cached.
+pub fn build_c(name: &str, sources: &[PathBuf], allocator: Allocator, flags: &[&str]) -> PathBuf {
+    static LOCK: OnceLock<Mutex<()>> = OnceLock::new();
+    require_tool("gcc");
+    let mut hasher = DefaultHasher::new();
+    (name, allocator, flags).hash(&mut hasher);
+    for source in sources {
+        hash_file(source, &mut hasher);
+    }
+    let mut link: Vec<PathBuf> = Vec::new();
+    let mut link_flags: Vec<&str> = Vec::new();
+    match allocator {
+        Allocator::Original | Allocator::OriginalGlobals => {
+            hash_file(&asm("run.s"), &mut hasher);
+            link_flags.push("-no-pie");
+        }
+        Allocator::Port => {
+            let lib = staticlib();
+            let meta = std::fs::metadata(&lib).unwrap();
+            (meta.len(), meta.modified().unwrap()).hash(&mut hasher);
+            link.push(lib);
+            link_flags.extend(["-lpthread", "-ldl", "-lm"]);
+        }
+    }
+    let dir = profile_dir()
+        .parent()
+        .unwrap()
+        .join("c-build")
+        .join(format!("{:016x}", hasher.finish()));
+    let exe = dir.join(name);
+    let _guard = LOCK.get_or_init(Mutex::default).lock().unwrap_or_else(|e| e.into_inner());
+    if exe.exists() {
+        return exe;
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    match allocator {
+        Allocator::Original => link.push(asm("run.s")),
+        Allocator::OriginalGlobals => {
+            let object = dir.join("run.o");
+            let globals = dir.join("run_g.o");
+            run_ok(Command::new("gcc").arg("-c").arg(asm("run.s")).arg("-o").arg(&object));
+            run_ok(
+                Command::new("objcopy")
+                    .args(["--globalize-symbol=memory_start", "--globalize-symbol=memory_end"])
+                    .arg(&object)
+                    .arg(&globals),
+            );
+            link.push(globals);
+        }
+        Allocator::Port => {}
+    }
+    // Build under a temporary name and rename, so a parallel test binary never
+    // runs a half-written executable.
+    let partial = dir.join(format!("{name}.partial.{}", std::process::id()));
+    let mut gcc = Command::new("gcc");
+    gcc.args(["-O2", "-g", "-Wall"]).args(flags).args(sources).args(&link);
+    gcc.args(&link_flags).arg("-o").arg(&partial);
+    run_ok(&mut gcc);
+    std::fs::rename(&partial, &exe).unwrap();
+    exe
+}
+
+/// Runs a command and panics with its output if it fails.
+pub fn run_ok(command: &mut Command) -> Output {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("could not run {command:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "{command:?} failed with {}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Runs `exe` with `stdin` as its standard input; returns its output
+/// (whatever the exit status).
+pub fn run_with_stdin(exe: &Path, args: &[&str], stdin: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(exe)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", exe.display()));
+    let mut input = child.stdin.take().unwrap();
+    let stdin = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&stdin);
+    });
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    output
+}
