@@ -38,6 +38,7 @@
 #![cfg(all(target_arch = "x86_64", target_os = "linux"))]
 
 pub mod c_abi;
+pub mod disasm;
 pub mod error;
 pub mod header;
 pub mod heap;
