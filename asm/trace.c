@@ -267,7 +267,7 @@ static void install_handlers(void)
 
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = on_fault;
-    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESETHAND;
+    sa.sa_flags = (int)(SA_SIGINFO | SA_ONSTACK | SA_RESETHAND);
     sigemptyset(&sa.sa_mask);
     sigaction(SIGSEGV, &sa, 0);
     sigaction(SIGBUS, &sa, 0);
@@ -409,7 +409,7 @@ static void run_line(uint64_t lineno, const char *b, const char *e)
 
     switch (*t[0]) {
     case 'a': {
-        int32_t pool, size;
+        int32_t pool = 0, size = 0;
         enum num_result r1, r2;
         void *ptr;
         if (nt != 3) {
@@ -495,7 +495,7 @@ static void run_line(uint64_t lineno, const char *b, const char *e)
         return;
     }
     case 'p': {
-        int32_t pool;
+        int32_t pool = 0;
         enum num_result r;
         if (nt != 2) {
             err_malformed(lineno, b, e);
