@@ -44,7 +44,9 @@ pub mod header;
 pub mod heap;
 pub mod process;
 pub mod render;
+pub mod script;
 pub mod source;
+pub mod trace;
 pub mod walk;
 
 pub use error::{Error, Refusal};

@@ -188,3 +188,29 @@ pub fn run_with_stdin(exe: &Path, args: &[&str], stdin: &[u8]) -> Output {
     writer.join().unwrap();
     output
 }
+
+/// `asm/trace.c` linked with `allocator` (the original needs its
+/// `memory_start`/`memory_end` made global; the port exports them).
+pub fn trace_driver(allocator: Allocator) -> PathBuf {
+    let allocator = match allocator {
+        Allocator::Original => Allocator::OriginalGlobals,
+        other => other,
+    };
+    build_c("trace", &[asm("trace.c")], allocator, &[])
+}
+
+/// Runs a trace driver on `script`; panics unless it exits 0.
+pub fn run_trace(driver: &Path, script: &str, final_only: bool) -> String {
+    let args: &[&str] = if final_only { &["-f"] } else { &[] };
+    let output = run_with_stdin(driver, args, script.as_bytes());
+    let stdout = String::from_utf8(output.stdout).expect("trace output is ASCII");
+    assert!(
+        output.status.success(),
+        "{} exited with {}; stderr: {}\nstdout tail:\n{}",
+        driver.display(),
+        output.status,
+        String::from_utf8_lossy(&output.stderr),
+        &stdout[stdout.len().saturating_sub(2000)..]
+    );
+    stdout
+}
