@@ -25,14 +25,11 @@ fn check(name: &str) {
     let in_process = trace::run(&mut heap, &script, Layouts::EveryOp);
     let original = run_trace(&trace_driver(Allocator::Original), &script, false);
     let c_abi = run_trace(&trace_driver(Allocator::Port), &script, false);
-    let header = format!(
-        "{}",
-        script
-            .lines()
-            .take_while(|l| l.starts_with('#'))
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    let header = script
+        .lines()
+        .take_while(|l| l.starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
     insta::allow_duplicates! {
         for (who, output) in [("original run.s", original), ("port via C ABI", c_abi), ("port in process", in_process)] {
             insta::with_settings!({ description => format!("{who}\n{header}"), omit_expression => true }, {
