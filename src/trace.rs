@@ -94,3 +94,47 @@ pub fn run<S: BreakSource>(heap: &mut Heap<S>, script: &str, layouts: Layouts) -
     }
     out
 }
+
+/// `None` when the two traces are identical; otherwise the first differing
+/// line with three lines of context, side by side, differing lines marked `!`.
+///
+/// ```
+/// let diff = brk_pools::trace::first_divergence("original", "a\nb\n", "port", "a\nc\n").unwrap();
+/// assert!(diff.starts_with("first difference at line 2:"));
+/// assert!(diff.contains("!      2  b"));
+/// assert_eq!(brk_pools::trace::first_divergence("x", "a\n", "y", "a\n"), None);
+/// ```
+pub fn first_divergence(
+    left_title: &str,
+    left: &str,
+    right_title: &str,
+    right: &str,
+) -> Option<String> {
+    if left == right {
+        return None;
+    }
+    let left: Vec<&str> = left.lines().collect();
+    let right: Vec<&str> = right.lines().collect();
+    let at = left
+        .iter()
+        .zip(&right)
+        .position(|(l, r)| l != r)
+        .unwrap_or(left.len().min(right.len()));
+    let width = left
+        .iter()
+        .skip(at.saturating_sub(3))
+        .take(7)
+        .map(|l| l.len())
+        .chain([left_title.len(), 5])
+        .max()
+        .unwrap_or(0);
+    let mut out = format!("first difference at line {}:\n", at + 1);
+    let _ = writeln!(out, "          {left_title:<width$} | {right_title}");
+    for i in at.saturating_sub(3)..(at + 4).min(left.len().max(right.len())) {
+        let l = left.get(i).copied().unwrap_or("<end>");
+        let r = right.get(i).copied().unwrap_or("<end>");
+        let mark = if l == r { ' ' } else { '!' };
+        let _ = writeln!(out, "{mark} {:>6}  {l:<width$} | {r}", i + 1);
+    }
+    Some(out)
+}

@@ -104,27 +104,6 @@ fn script(flavour: Flavour, seed: u64) -> String {
     out
 }
 
-fn first_difference(expected: &str, actual: &str) -> String {
-    let (e, a): (Vec<&str>, Vec<&str>) = (expected.lines().collect(), actual.lines().collect());
-    let at = e
-        .iter()
-        .zip(&a)
-        .position(|(x, y)| x != y)
-        .unwrap_or(e.len().min(a.len()));
-    let mut out = format!(
-        "first difference at output line {}:\n          {:<40} | port\n",
-        at + 1,
-        "original run.s"
-    );
-    for i in at.saturating_sub(3)..(at + 3).min(e.len().max(a.len())) {
-        let left = e.get(i).copied().unwrap_or("<end>");
-        let right = a.get(i).copied().unwrap_or("<end>");
-        let mark = if left == right { ' ' } else { '!' };
-        out.push_str(&format!("{mark} {:>6}  {left:<40} | {right}\n", i + 1));
-    }
-    out
-}
-
 fn fail(name: &str, script: &str, expected: &str, actual: &str) -> ! {
     let dir = support::profile_dir()
         .parent()
@@ -137,7 +116,7 @@ fn fail(name: &str, script: &str, expected: &str, actual: &str) -> ! {
         "{name}: the port differs from the original (script saved as {}; replay with `brk-pools compare {}`)\n{}",
         path.display(),
         path.display(),
-        first_difference(expected, actual)
+        trace::first_divergence("original run.s", expected, "port", actual).unwrap_or_default()
     );
 }
 
