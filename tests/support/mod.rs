@@ -63,7 +63,10 @@ pub fn require_tool(tool: &str) {
         .stderr(Stdio::null())
         .status()
         .is_ok();
-    assert!(found, "`{tool}` is required by this test; .ci/run installs it");
+    assert!(
+        found,
+        "`{tool}` is required by this test; .ci/run installs it"
+    );
 }
 
 fn hash_file(path: &Path, hasher: &mut DefaultHasher) {
@@ -103,7 +106,10 @@ pub fn build_c(name: &str, sources: &[PathBuf], allocator: Allocator, flags: &[&
         .join("c-build")
         .join(format!("{:016x}", hasher.finish()));
     let exe = dir.join(name);
-    let _guard = LOCK.get_or_init(Mutex::default).lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = LOCK
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     if exe.exists() {
         return exe;
     }
@@ -113,10 +119,19 @@ pub fn build_c(name: &str, sources: &[PathBuf], allocator: Allocator, flags: &[&
         Allocator::OriginalGlobals => {
             let object = dir.join("run.o");
             let globals = dir.join("run_g.o");
-            run_ok(Command::new("gcc").arg("-c").arg(asm("run.s")).arg("-o").arg(&object));
+            run_ok(
+                Command::new("gcc")
+                    .arg("-c")
+                    .arg(asm("run.s"))
+                    .arg("-o")
+                    .arg(&object),
+            );
             run_ok(
                 Command::new("objcopy")
-                    .args(["--globalize-symbol=memory_start", "--globalize-symbol=memory_end"])
+                    .args([
+                        "--globalize-symbol=memory_start",
+                        "--globalize-symbol=memory_end",
+                    ])
                     .arg(&object)
                     .arg(&globals),
             );
@@ -128,7 +143,10 @@ pub fn build_c(name: &str, sources: &[PathBuf], allocator: Allocator, flags: &[&
     // runs a half-written executable.
     let partial = dir.join(format!("{name}.partial.{}", std::process::id()));
     let mut gcc = Command::new("gcc");
-    gcc.args(["-O2", "-g", "-Wall"]).args(flags).args(sources).args(&link);
+    gcc.args(["-O2", "-g", "-Wall"])
+        .args(flags)
+        .args(sources)
+        .args(&link);
     gcc.args(&link_flags).arg("-o").arg(&partial);
     run_ok(&mut gcc);
     std::fs::rename(&partial, &exe).unwrap();
