@@ -584,3 +584,45 @@ fn random_safe_operations_keep_contents_and_blocks_consistent() {
         "the small arenas should refuse some growth"
     );
 }
+
+/// The raw operations keep the original's quirks (original-behaviour A.3,
+/// A.4, A.5, A.6); only the safe API rules them out.
+#[test]
+fn raw_quirks_are_reproduced() {
+    use brk_pools::c_abi::zero_extended;
+    use brk_pools::render::map;
+    let mut heap = Heap::on_arena(1 << 20).unwrap();
+    // Double free: accepted, no change the second time (A.6.1).
+    let a = heap.allocate(1, 16).unwrap();
+    // SAFETY: a is a block of this heap; no guards exist.
+    unsafe { heap.deallocate(a) };
+    let once = layout(&heap);
+    // SAFETY: as above (a double free is allowed by the contract).
+    unsafe { heap.deallocate(a) };
+    assert_eq!(once, layout(&heap));
+    // Stale free frees the new owner (A.6.2).
+    let c = heap.allocate(3, 16).unwrap();
+    assert_eq!(c, a);
+    // SAFETY: a stale pointer of this heap; no guards exist.
+    unsafe { heap.deallocate(a) };
+    assert_eq!(map(&heap), "|.|", "c's block was freed through the stale a");
+    // Pool 0: deallocate_pool(0) frees pool-0 blocks in use and rewrites
+    // every free block with the zeros it holds (A.5).
+    heap.allocate(0, 16).unwrap();
+    heap.allocate(2, 16).unwrap();
+    heap.allocate(0, 16).unwrap();
+    assert_eq!(map(&heap), "|0|2|0|");
+    heap.deallocate_pool(0);
+    assert_eq!(map(&heap), "|.|2|.|");
+    // No rounding: odd sizes give odd addresses (A.3).
+    let mut heap = Heap::on_arena(1 << 20).unwrap();
+    let odd = heap.allocate(1, 7).unwrap();
+    let next = heap.allocate(1, 16).unwrap();
+    assert_eq!(next.as_ptr() as usize - odd.as_ptr() as usize, 39);
+    assert_eq!(next.as_ptr() as usize % 2, 1);
+    // C ints are zero-extended (A.4): pool -1 is 4294967295.
+    assert_eq!(zero_extended(-1), 4_294_967_295);
+    assert_eq!(zero_extended(i32::MIN), 0x8000_0000);
+    heap.allocate(zero_extended(-1), 0).unwrap();
+    assert!(heap.blocks().any(|b| b.header.pool == 4_294_967_295));
+}
