@@ -15,7 +15,9 @@
 //!   [`Error::PoolAlreadyHeld`], and the heap's own safe methods (and so the
 //!   C ABI) get [`Error::PoolHeld`] or skip it. Pool 0 cannot be held
 //!   ([`Error::PoolZeroReserved`]): free blocks have pool 0, and
-//!   `deallocate_pool(0)` frees every pool-0 block.
+//!   `deallocate_pool(0)` frees every pool-0 block. Blocks that raw or C
+//!   callers put into the pool before the guard took it are adopted: they
+//!   are freed with the guard.
 //! * Allocations borrow the guard (`&'g self -> &'g mut T`). Dropping the
 //!   guard calls `deallocate_pool` for its pool, which needs the guard by
 //!   value, so no reference can outlive the blocks; [`Pool::reset`] frees

@@ -45,14 +45,28 @@ pub fn profile_dir() -> PathBuf {
 }
 
 /// The port's static library, built by cargo for this test run.
+///
+/// `cargo test` builds the library's `staticlib` artifact beside the rlib in
+/// `target/<profile>/deps/libbrk_pools-<hash>.a` but, unlike `cargo build`,
+/// does not copy it to `target/<profile>/libbrk_pools.a`; so the newest
+/// `deps/libbrk_pools-*.a` is the one built from the sources under test.
 pub fn staticlib() -> PathBuf {
-    let lib = profile_dir().join("libbrk_pools.a");
-    assert!(
-        lib.exists(),
-        "{} is missing: cargo builds it with the library (crate-type staticlib)",
-        lib.display()
-    );
-    lib
+    let deps = profile_dir().join("deps");
+    let newest = std::fs::read_dir(&deps)
+        .unwrap_or_else(|e| panic!("{}: {e}", deps.display()))
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            let name = path.file_name()?.to_str()?;
+            let ours = name.starts_with("libbrk_pools-") && name.ends_with(".a");
+            ours.then(|| Some((std::fs::metadata(&path).ok()?.modified().ok()?, path)))?
+        })
+        .max();
+    newest.map(|(_, path)| path).unwrap_or_else(|| {
+        panic!(
+            "no libbrk_pools-*.a in {}: the crate-type must include staticlib",
+            deps.display()
+        )
+    })
 }
 
 /// Fails the test with a clear message when a tool is missing.
