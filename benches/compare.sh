@@ -3,7 +3,7 @@
 # (asm/run.s), the port (target/release/libbrk_pools.a, faithful and with
 # --features batched-brk) and glibc malloc (benches/c/malloc_pools.c).
 #
-#   bash benches/compare.sh            # everything, about 5 minutes on 2 cores
+#   bash benches/compare.sh            # everything, about 2 minutes on 2 cores
 #   QUICK=1 bash benches/compare.sh    # fewer timing runs (for a smoke test)
 #
 # Writes docs/perf/{machine.txt,ir.tsv,time.tsv,brk.tsv,summary.md} and
@@ -17,7 +17,7 @@ mkdir -p "$OUT" "$BIN"
 
 OPS="append reuse_end reuse_first pool_none pool_all dealloc"
 NS="10 100 1000 10000"
-if [[ -n "${QUICK:-}" ]]; then PROCS=3; REPS=5; APPEND_PROCS=5; BRK_RUNS=3; else PROCS=5; REPS=21; APPEND_PROCS=15; BRK_RUNS=7; fi
+if [[ -n "${QUICK:-}" ]]; then PROCS=3; REPS=5; APPEND_PROCS=5; BRK_RUNS=5; else PROCS=5; REPS=21; APPEND_PROCS=15; BRK_RUNS=21; fi
 
 # ---------------------------------------------------------------- build
 echo "building" >&2
@@ -91,15 +91,20 @@ for op in $OPS; do
 done
 
 # ---------------------------------------------------------------- brk traffic
-echo "brk calls for 10000 appends" >&2
-printf 'impl\tbrk_calls\tms_median\n' > "$OUT/brk.tsv"
-for impl in original port port-batched malloc; do
-  strace -f -c -e trace=brk -o "$tmp/strace" "$BIN/workload-$impl" appends 10000 > /dev/null
-  calls=$(awk '$NF == "brk" { print $(NF - 1) + 0; exit }' "$tmp/strace")
-  : > "$tmp/ms"
-  for ((r = 0; r < BRK_RUNS; r++)); do "$BIN/workload-$impl" appends 10000 >> "$tmp/ms"; done
-  ms=$(median < "$tmp/ms" | awk '{ printf "%.2f", $1 / 1e6 }')
-  printf '%s\t%s\t%s\n' "$impl" "$calls" "$ms" >> "$OUT/brk.tsv"
+echo "brk calls for 1000 and 10000 appends" >&2
+BRK_IMPLS="original port port-batched malloc"
+printf 'impl\tappends\tbrk_calls\tms_median\n' > "$OUT/brk.tsv"
+for count in 1000 10000; do
+  for impl in $BRK_IMPLS; do : > "$tmp/ms.$impl"; done
+  for ((r = 0; r < BRK_RUNS; r++)); do
+    for impl in $BRK_IMPLS; do "$BIN/workload-$impl" appends "$count" >> "$tmp/ms.$impl"; done
+  done
+  for impl in $BRK_IMPLS; do
+    strace -f -c -e trace=brk -o "$tmp/strace" "$BIN/workload-$impl" appends "$count" > /dev/null
+    calls=$(awk '$NF == "brk" { print $(NF - 1) + 0; exit }' "$tmp/strace")
+    ms=$(median < "$tmp/ms.$impl" | awk '{ printf "%.3f", $1 / 1e6 }')
+    printf '%s\t%s\t%s\t%s\n' "$impl" "$count" "$calls" "$ms" >> "$OUT/brk.tsv"
+  done
 done
 
 # ---------------------------------------------------------------- summary
@@ -137,11 +142,11 @@ echo "summary" >&2
       r = o > 0 ? sprintf("%.2f", p / o) : "n/a"
       printf "| %s | %s | %d | %d | %s | %d |\n", ops[i], ns[j], o, p, r, v["malloc", ops[i], ns[j]] } }' "$OUT/time.tsv"
   echo
-  echo "## brk calls and time for 10000 appending allocates"
+  echo "## brk calls and time for N appending allocates (from an empty heap)"
   echo
-  echo "| build | brk calls (strace -c) | wall ms (median of $BRK_RUNS) |"
-  echo "|---|---:|---:|"
-  awk -F'\t' 'NR > 1 { printf "| %s | %s | %s |\n", $1, $2, $3 }' "$OUT/brk.tsv"
+  echo "| build | appends | brk calls (strace -c) | wall ms (median of $BRK_RUNS) |"
+  echo "|---|---:|---:|---:|"
+  awk -F'\t' 'NR > 1 { printf "| %s | %s | %s | %s |\n", $1, $2, $3, $4 }' "$OUT/brk.tsv"
 } > "$OUT/summary.md"
 
 cargo run --release --quiet --example perf_plot -- "$OUT" docs/perf-cost.svg
