@@ -3,7 +3,7 @@
 //! heap, with glibc `malloc`/`free` and `bumpalo` as context.
 //!
 //! ```sh
-//! cargo bench --bench api                 # everything (about 2 minutes)
+//! cargo bench --bench api                 # everything (a few seconds once built)
 //! cargo bench --bench api -- arena        # one module
 //! ```
 //!

@@ -3,7 +3,7 @@
 # (asm/run.s), the port (target/release/libbrk_pools.a, faithful and with
 # --features batched-brk) and glibc malloc (benches/c/malloc_pools.c).
 #
-#   bash benches/compare.sh            # everything, about 2 minutes on 2 cores
+#   bash benches/compare.sh            # everything, about a minute on 2 cores
 #   QUICK=1 bash benches/compare.sh    # fewer timing runs (for a smoke test)
 #
 # Writes docs/perf/{machine.txt,ir.tsv,time.tsv,brk.tsv,summary.md} and
