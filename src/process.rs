@@ -44,10 +44,25 @@ use core::ops::{Deref, DerefMut};
 use core::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use crate::heap::Heap;
+use crate::heap::{Growth, Heap};
 use crate::source::ProcessBreak;
 
-static PROCESS_HEAP: Mutex<Heap<ProcessBreak>> = Mutex::new(Heap::new(ProcessBreak::new()));
+/// How the process heap grows the break: one `brk` per append, as run.s
+/// does, unless the `batched-brk` feature asks for [`BATCH_STEP`] steps.
+#[cfg(not(feature = "batched-brk"))]
+pub const GROWTH: Growth = Growth::Exact;
+
+/// How the process heap grows the break: in [`BATCH_STEP`] steps (the
+/// `batched-brk` feature). Layouts, pointers and `memory_end` are the same as
+/// with [`Growth::Exact`]; only the number of `brk` calls drops.
+#[cfg(feature = "batched-brk")]
+pub const GROWTH: Growth = Growth::Batched { step: BATCH_STEP };
+
+/// Bytes per break move with the `batched-brk` feature: 64 KiB.
+pub const BATCH_STEP: usize = 64 * 1024;
+
+static PROCESS_HEAP: Mutex<Heap<ProcessBreak>> =
+    Mutex::new(Heap::with_growth(ProcessBreak::new(), GROWTH));
 
 /// run.s's `memory_start` quadword, mirrored for C code that reads it
 /// (0 before the first allocation).
