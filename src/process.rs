@@ -61,6 +61,30 @@ pub const GROWTH: Growth = Growth::Batched { step: BATCH_STEP };
 /// Bytes per break move with the `batched-brk` feature: 64 KiB.
 pub const BATCH_STEP: usize = 64 * 1024;
 
+/// Names this build's break growth in the compiled library, where tools can
+/// find it: the tests link C programs with `libbrk_pools.a` and must pick the
+/// archive built with the same features as themselves.
+#[cfg(not(feature = "batched-brk"))]
+pub const BUILD_TAG: &str = "brk-pools-growth:exact;";
+/// Names this build's break growth in the compiled library (see above).
+#[cfg(feature = "batched-brk")]
+pub const BUILD_TAG: &str = "brk-pools-growth:batched;";
+
+/// [`BUILD_TAG`]'s bytes, kept in the library's data by `#[used]`.
+#[used]
+#[unsafe(no_mangle)]
+pub static BRK_POOLS_BUILD_TAG: [u8; BUILD_TAG.len()] = tag_bytes();
+
+const fn tag_bytes() -> [u8; BUILD_TAG.len()] {
+    let mut bytes = [0; BUILD_TAG.len()];
+    let mut i = 0;
+    while i < bytes.len() {
+        bytes[i] = BUILD_TAG.as_bytes()[i];
+        i += 1;
+    }
+    bytes
+}
+
 static PROCESS_HEAP: Mutex<Heap<ProcessBreak>> =
     Mutex::new(Heap::with_growth(ProcessBreak::new(), GROWTH));
 

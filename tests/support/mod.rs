@@ -48,11 +48,17 @@ pub fn profile_dir() -> PathBuf {
 ///
 /// `cargo test` builds the library's `staticlib` artifact beside the rlib in
 /// `target/<profile>/deps/libbrk_pools-<hash>.a` but, unlike `cargo build`,
-/// does not copy it to `target/<profile>/libbrk_pools.a`; so the newest
-/// `deps/libbrk_pools-*.a` is the one built from the sources under test.
+/// does not copy it to `target/<profile>/libbrk_pools.a`. Builds with other
+/// features leave archives with other hashes there, so the newest archive
+/// carrying this build's `process::BUILD_TAG` is the one under test.
 pub fn staticlib() -> PathBuf {
+    static FOUND: OnceLock<PathBuf> = OnceLock::new();
+    FOUND.get_or_init(find_staticlib).clone()
+}
+
+fn find_staticlib() -> PathBuf {
     let deps = profile_dir().join("deps");
-    let newest = std::fs::read_dir(&deps)
+    let mut archives: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(&deps)
         .unwrap_or_else(|e| panic!("{}: {e}", deps.display()))
         .filter_map(|entry| {
             let path = entry.ok()?.path();
@@ -60,13 +66,32 @@ pub fn staticlib() -> PathBuf {
             let ours = name.starts_with("libbrk_pools-") && name.ends_with(".a");
             ours.then(|| Some((std::fs::metadata(&path).ok()?.modified().ok()?, path)))?
         })
-        .max();
-    newest.map(|(_, path)| path).unwrap_or_else(|| {
-        panic!(
-            "no libbrk_pools-*.a in {}: the crate-type must include staticlib",
-            deps.display()
-        )
-    })
+        .collect();
+    archives.sort();
+    let tag = brk_pools::process::BUILD_TAG.as_bytes();
+    archives
+        .into_iter()
+        .rev()
+        .map(|(_, path)| path)
+        .find(|path| contains(&std::fs::read(path).unwrap_or_default(), tag))
+        .unwrap_or_else(|| {
+            panic!(
+                "no libbrk_pools-*.a with {:?} in {}: the crate-type must include staticlib",
+                brk_pools::process::BUILD_TAG,
+                deps.display()
+            )
+        })
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    haystack
+        .iter()
+        .enumerate()
+        .filter(|&(_, &byte)| byte == first)
+        .any(|(at, _)| haystack[at + 1..].starts_with(rest))
 }
 
 /// Fails the test with a clear message when a tool is missing.
