@@ -2,33 +2,15 @@
 //! only how often the break moves: block lists, returned pointers and
 //! `memory_end` are those of the faithful `Growth::Exact`.
 
+mod support;
+
+use support::{Rng, layout};
+
 use brk_pools::{Arena, Growth, Heap};
-
-/// A small deterministic generator (xorshift64*), so the test needs no crate.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// Everything one operation shows: the offset `allocate` returned (if any)
 /// and the layout afterwards, as (offset, in_use, size, pool).
 type Step = (Option<usize>, Vec<(usize, u64, u64, u64)>);
-
-fn layout<S: brk_pools::BreakSource>(heap: &Heap<S>) -> Vec<(usize, u64, u64, u64)> {
-    heap.blocks()
-        .map(|b| (b.offset, b.header.in_use, b.header.size, b.header.pool))
-        .collect()
-}
 
 /// Runs the same random workload of `ops` operations on a heap with `growth`.
 fn run(growth: Growth, seed: u64, ops: usize) -> Vec<Step> {

@@ -15,28 +15,7 @@ mod support;
 
 use brk_pools::trace::{self, Layouts};
 use brk_pools::{Growth, Heap};
-use support::{Allocator, run_trace, trace_driver};
-
-/// xorshift64*: small, seeded, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
+use support::{Allocator, Rng, run_trace, trace_driver};
 
 #[derive(Clone, Copy, Debug)]
 enum Flavour {
@@ -71,7 +50,7 @@ fn size(rng: &mut Rng, odd: bool) -> i32 {
 }
 
 fn script(flavour: Flavour, seed: u64) -> String {
-    let mut rng = Rng::new(seed);
+    let mut rng = Rng(seed);
     let (ops, allocate, free) = match flavour {
         Flavour::AllocationHeavy => (200 + rng.below(300), 70, 20),
         Flavour::FreeHeavy => (200 + rng.below(300), 40, 50),

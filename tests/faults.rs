@@ -15,7 +15,7 @@ use std::process::{Command, Output};
 use brk_pools::heap::MAX_SEGMENTS;
 use brk_pools::pools;
 use brk_pools::{Error, Header, Heap, ProcessBreak, Refusal, Segment, process};
-use support::{Allocator, build_c};
+use support::{Allocator, Rng, build_c};
 
 const CASE: &str = "BRK_POOLS_FAULT_CASE";
 
@@ -328,23 +328,6 @@ fn c_abi_survives_the_glibc_interleavings_that_crash_the_original() {
 
 // ---------------------------------------------------------------------------
 // The safe API on the process heap, next to glibc malloc and threads.
-
-/// splitmix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 fn pattern(id: u64, i: usize) -> u8 {
     (id.wrapping_mul(0x9e37_79b9) as u8) ^ (i as u8).wrapping_mul(31) ^ ((i >> 8) as u8)

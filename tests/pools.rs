@@ -2,6 +2,10 @@
 //! alignment, zeroing, early frees, guards, and random sequences of safe
 //! operations checked against the heap's own block list.
 
+mod support;
+
+use support::Rng;
+
 use std::collections::HashMap;
 
 use brk_pools::pools::{MAX_HELD_POOLS, Pools};
@@ -279,32 +283,12 @@ fn boxes_run_destructors_and_alloc_does_not() {
 // ---------------------------------------------------------------------------
 // Random sequences of safe operations.
 
-/// splitmix64: a seeded generator, so that a failing sequence can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-
-    fn size(&mut self) -> usize {
-        match self.below(20) {
-            0 => self.below(6000) as usize,
-            1 => 0,
-            _ => self.below(200) as usize,
-        }
+/// Mostly small sizes, some zero, now and then a few KiB.
+fn random_size(rng: &mut Rng) -> usize {
+    match rng.below(20) {
+        0 => rng.below(6000) as usize,
+        1 => 0,
+        _ => rng.below(200) as usize,
     }
 }
 
@@ -434,7 +418,7 @@ fn session(
             let result: Result<(), Error> = (|| {
                 match choice {
                     0..=29 => {
-                        let len = rng.size();
+                        let len = random_size(rng);
                         let bytes = match rng.below(3) {
                             0 => pool.alloc_zeroed(len)?,
                             1 => {
@@ -456,7 +440,7 @@ fn session(
                     30..=54 => {
                         let id = model.id();
                         let boxed = if rng.chance(70) {
-                            let mut b = pool.boxed_zeroed(rng.size())?;
+                            let mut b = pool.boxed_zeroed(random_size(rng))?;
                             fill(&mut b, id);
                             model
                                 .live

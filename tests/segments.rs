@@ -3,13 +3,10 @@
 //! instead of pulling the break back under the other user's memory. Shown on
 //! an arena, whose `grow_foreign` moves the break as another user would.
 
-use brk_pools::{BreakSource, Error, Heap, render};
+mod support;
 
-fn offsets(heap: &Heap<brk_pools::Arena>) -> Vec<(usize, u64, u64, u64)> {
-    heap.blocks()
-        .map(|b| (b.offset, b.header.in_use, b.header.size, b.header.pool))
-        .collect()
-}
+use brk_pools::{BreakSource, Error, Heap, render};
+use support::layout;
 
 #[test]
 fn a_foreign_break_move_starts_a_new_segment_walked_in_order() {
@@ -24,7 +21,7 @@ fn a_foreign_break_move_starts_a_new_segment_walked_in_order() {
     assert_eq!(heap.segments().len(), 2);
     assert_eq!(b.as_ptr() as usize - a.as_ptr() as usize, 0x30 + 0x1000);
     assert_eq!(
-        offsets(&heap),
+        layout(&heap),
         [(0, 1, 48, 1), (0x1030, 1, 48, 2)],
         "the foreign bytes are not walked"
     );
@@ -58,7 +55,7 @@ fn a_full_segment_table_is_an_error_that_changes_nothing() {
         heap.source_mut().grow_foreign(16).unwrap();
     }
     assert_eq!(heap.segments().len(), brk_pools::heap::MAX_SEGMENTS);
-    let before = offsets(&heap);
+    let before = layout(&heap);
     let break_before = heap.source_mut().current();
     assert_eq!(
         heap.allocate(1, 100),
@@ -66,7 +63,7 @@ fn a_full_segment_table_is_an_error_that_changes_nothing() {
             segments: brk_pools::heap::MAX_SEGMENTS
         })
     );
-    assert_eq!(offsets(&heap), before);
+    assert_eq!(layout(&heap), before);
     assert_eq!(
         heap.source_mut().current(),
         break_before,
@@ -82,7 +79,7 @@ fn a_refused_break_is_an_error_that_changes_nothing() {
     let mut heap = Heap::on_arena(4096).unwrap();
     heap.allocate(1, 1000).unwrap();
     heap.allocate(1, 1000).unwrap();
-    let before = offsets(&heap);
+    let before = layout(&heap);
     let error = heap.allocate(1, 4000).unwrap_err();
     assert!(
         matches!(
@@ -94,7 +91,7 @@ fn a_refused_break_is_an_error_that_changes_nothing() {
         ),
         "{error}"
     );
-    assert_eq!(offsets(&heap), before);
+    assert_eq!(layout(&heap), before);
     assert_eq!(heap.memory_end(), heap.break_end());
     // The first call refused: the heap stays uninitialised, as before the call.
     let mut empty = Heap::on_arena(4096).unwrap();

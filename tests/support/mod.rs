@@ -253,3 +253,35 @@ pub fn run_trace(driver: &Path, script: &str, final_only: bool) -> String {
     );
     stdout
 }
+
+/// splitmix64: a small seeded generator, so random tests can be replayed
+/// from their seed and need no crate.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next 64 random bits.
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// True `percent` times in 100.
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// A heap's blocks as `(offset, in_use, size, pool)`, for comparing layouts.
+pub fn layout<S: brk_pools::BreakSource>(heap: &brk_pools::Heap<S>) -> Vec<(usize, u64, u64, u64)> {
+    heap.blocks()
+        .map(|b| (b.offset, b.header.in_use, b.header.size, b.header.pool))
+        .collect()
+}
