@@ -139,7 +139,7 @@ pub unsafe fn allocate_move_break(old_end: *mut u8, size_with_header: u64, pool:
             in("rdx") size_with_header,
             in("r10") pool,
             out("rax") ptr,
-            options(att_syntax, nostack, preserves_flags),
+            options(att_syntax, nostack),
         );
     }
     ptr
