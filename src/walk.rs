@@ -84,11 +84,13 @@ pub unsafe fn allocate_loop(
             // Return the value
             "movq %rsi, %rax",
             "jmp 5f",                               // (ret)
+            // ANCHOR: try_next_block
             // try_next_block:
             "4:",
             // this block didn't work, move to the next one
             "addq {size}(%rsi), %rsi",
             "jmp 2b",                               // allocate_loop
+            // ANCHOR_END: try_next_block
             // reached memory_end: no block fits
             "3:",
             "xorl %eax, %eax",
@@ -197,12 +199,14 @@ pub unsafe fn deallocate_pool_loop(memory_start: *mut u8, memory_end: *mut u8, p
             "je 4f",                                // deallocate_from_pool
             "addq {size}(%rsi), %rsi",
             "jmp 2b",                               // deallocate_pool_loop
+            // ANCHOR: deallocate_from_pool
             // deallocate_from_pool:
             "4:",
             "movq $0, {pool}(%rsi)",
             "movq $0, {in_use}(%rsi)",
             "addq {size}(%rsi), %rsi",
             "jmp 2b",                               // deallocate_pool_loop
+            // ANCHOR_END: deallocate_from_pool
             // deallocate_loop_complete:
             "3:",
             in_use = const HDR_IN_USE_OFFSET,
