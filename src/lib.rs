@@ -45,6 +45,7 @@ pub mod heap;
 pub mod process;
 pub mod render;
 pub mod source;
+pub mod svg;
 pub mod walk;
 
 pub use error::{Error, Refusal};
