@@ -14,7 +14,8 @@
 //! * in an assembly file (`.s`), which is the original byte for byte and gets
 //!   no markers, the label `NAME:` and the lines after it up to the next
 //!   label, without the trailing blank and comment-only lines (which introduce
-//!   the next label).
+//!   the next label); or, for a NAME that starts with a dot (`.equ`), every
+//!   line of the file that starts with that directive.
 //!
 //! Lines are compared with trailing whitespace removed (run.s has some, and
 //! editors strip it from Markdown). A `rust`, `assembly`, `asm` or `c` fence
@@ -45,7 +46,9 @@ const MARKER_PREFIX: &str = "<!-- excerpt: ";
 fn region(file: &str, name: &str) -> Result<String, String> {
     let path = root().join(file);
     let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {file}: {e}"))?;
-    if file.ends_with(".s") {
+    if file.ends_with(".s") && name.starts_with('.') {
+        directive_lines(&text, name).ok_or_else(|| format!("no `{name}` lines in {file}"))
+    } else if file.ends_with(".s") {
         assembly_label(&text, name).ok_or_else(|| format!("no label `{name}:` in {file}"))
     } else {
         anchor(&text, name).ok_or_else(|| {
@@ -91,6 +94,16 @@ fn is_label(line: &str) -> bool {
     line.trim_end()
         .strip_suffix(':')
         .is_some_and(|l| !l.is_empty() && l.chars().all(|c| c.is_alphanumeric() || c == '_'))
+}
+
+/// Every line of an assembly file that starts with `directive` (`.equ`).
+fn directive_lines(text: &str, directive: &str) -> Option<String> {
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with(&format!("{directive} ")))
+        .map(str::trim_end)
+        .collect();
+    (!lines.is_empty()).then(|| lines.join("\n"))
 }
 
 fn assembly_label(text: &str, name: &str) -> Option<String> {
@@ -191,12 +204,12 @@ fn diff(doc: &str, source: &str) -> String {
             out.push_str(&format!("   {}\n", a[i]));
             i += 1;
             j += 1;
-        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            out.push_str(&format!(" + {}\n", b[j]));
-            j += 1;
-        } else {
+        } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
             out.push_str(&format!(" - {}\n", a[i]));
             i += 1;
+        } else {
+            out.push_str(&format!(" + {}\n", b[j]));
+            j += 1;
         }
     }
     out
@@ -336,7 +349,11 @@ fn regions_and_diffs() {
     let asm = "one:\n    ret\n\n    # about two\n\ntwo:\n    nop \nthree:\n";
     assert_eq!(assembly_label(asm, "one").unwrap(), "one:\n    ret");
     assert_eq!(assembly_label(asm, "two").unwrap(), "two:\n    nop");
-    assert_eq!(diff("a\nb\nc", "a\nB\nc"), "   a\n + B\n - b\n   c\n");
+    assert_eq!(
+        directive_lines(".equ A, 1\nx:\n.equ B, 2 \n", ".equ").unwrap(),
+        ".equ A, 1\n.equ B, 2"
+    );
+    assert_eq!(diff("a\nb\nc", "a\nB\nc"), "   a\n - b\n + B\n   c\n");
     let md =
         "<!-- excerpt: asm/run.s#deallocate -->\n```assembly\nx\n```\n```rust\nfn f(){}\n```\n";
     let f = fences(md).unwrap();
@@ -370,7 +387,7 @@ fn run_pic_s_is_run_s_with_rip_relative_globals() {
         }
     }
     assert_eq!(
-        changed, 9,
-        "run.s has nine absolute references to its globals"
+        changed, 8,
+        "run.s has eight absolute references to its globals"
     );
 }

@@ -14,7 +14,7 @@
 //!
 //! * build without PIE: `RUSTFLAGS="-C relocation-model=static"` links the
 //!   untouched run.s (and rebuilds every crate of the program that way);
-//! * adapt the source: `run_pic.s` next to this file is run.s with the nine
+//! * adapt the source: `run_pic.s` next to this file is run.s with the eight
 //!   references to `memory_start`/`memory_end` made RIP-relative
 //!   (`memory_start(%rip)`); nothing else differs, and `tests/walkthrough.rs`
 //!   checks that.
