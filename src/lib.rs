@@ -44,8 +44,10 @@ pub mod header;
 pub mod heap;
 pub mod process;
 pub mod render;
+pub mod script;
 pub mod source;
 pub mod svg;
+pub mod trace;
 pub mod walk;
 
 pub use error::{Error, Refusal};

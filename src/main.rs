@@ -1,34 +1,23 @@
-//! `cargo run --release`: the seed's `run.c` on the real program break, then
-//! the heap it leaves.
+//! `brk-pools`: the port of run.c, script traces, and comparisons with the
+//! original binary.
+//!
+//! ```text
+//! brk-pools                  run.c on the real program break, then the heap it leaves
+//! brk-pools trace FILE       the port's trace of an operation script (see brk_pools::script)
+//! brk-pools compare FILE     the same script through the original run.s (built with gcc): identical?
+//! ```
 
-use brk_pools::{process, render};
+mod cli;
 
-/// The port of `asm/run.c`, line for line, through the C ABI functions.
-fn run_c() {
-    use brk_pools::c_abi::{allocate, deallocate, deallocate_pool};
+use std::process::ExitCode;
 
-    // get 400 bytes from pool 1
-    let a1 = allocate(1, 400);
-    // get 32 bytes from pool 2
-    let a2 = allocate(2, 32);
-    // get 80 bytes from pool 2
-    let ae = allocate(2, 80);
-    // release all of pool 2
-    deallocate_pool(2);
-
-    println!("Allocations: {a1:p} {a2:p} {ae:p}");
-
-    // Test if pool 1 still works
-    let a3 = a1; // save pointer to verify it's still usable
-
-    deallocate(a1);
-    println!("Allocations: {a1:p} {a2:p} {a3:p}");
-}
-
-fn main() {
-    run_c();
-    let heap = process::lock();
-    println!();
-    print!("{}", render::table(&heap));
-    println!("{}", render::map(&heap));
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match cli::run(&args) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("brk-pools: {error}");
+            ExitCode::from(2)
+        }
+    }
 }

@@ -24,17 +24,30 @@ pub fn offset(address: usize, heap_start: usize) -> String {
 /// end=+0x1f0
 /// ```
 pub fn trace_layout<S: BreakSource>(heap: &Heap<S>) -> String {
+    trace_layout_from(heap, heap.memory_start() as usize)
+}
+
+/// [`trace_layout`] with offsets taken from `heap_start` (`trace.c` takes
+/// them from the break before its first operation). Before the first
+/// allocation the heap has no end yet and `end=+0x0` is printed.
+pub fn trace_layout_from<S: BreakSource>(heap: &Heap<S>, heap_start: usize) -> String {
     let mut out = String::new();
     for block in heap.blocks() {
         let h = block.header;
         let _ = writeln!(
             out,
-            "+{:#x} in_use={} size={} pool={}",
-            block.offset, h.in_use, h.size, h.pool
+            "{} in_use={} size={} pool={}",
+            offset(block.address as usize, heap_start),
+            h.in_use,
+            h.size,
+            h.pool
         );
     }
-    let end = heap.memory_end() as usize - heap.memory_start() as usize;
-    let _ = writeln!(out, "end=+{end:#x}");
+    let end = match heap.memory_end() as usize {
+        0 => heap_start,
+        end => end,
+    };
+    let _ = writeln!(out, "end={}", offset(end, heap_start));
     out
 }
 

@@ -45,14 +45,28 @@ pub fn profile_dir() -> PathBuf {
 }
 
 /// The port's static library, built by cargo for this test run.
+///
+/// `cargo test` builds the library's `staticlib` artifact beside the rlib in
+/// `target/<profile>/deps/libbrk_pools-<hash>.a` but, unlike `cargo build`,
+/// does not copy it to `target/<profile>/libbrk_pools.a`; so the newest
+/// `deps/libbrk_pools-*.a` is the one built from the sources under test.
 pub fn staticlib() -> PathBuf {
-    let lib = profile_dir().join("libbrk_pools.a");
-    assert!(
-        lib.exists(),
-        "{} is missing: cargo builds it with the library (crate-type staticlib)",
-        lib.display()
-    );
-    lib
+    let deps = profile_dir().join("deps");
+    let newest = std::fs::read_dir(&deps)
+        .unwrap_or_else(|e| panic!("{}: {e}", deps.display()))
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            let name = path.file_name()?.to_str()?;
+            let ours = name.starts_with("libbrk_pools-") && name.ends_with(".a");
+            ours.then(|| Some((std::fs::metadata(&path).ok()?.modified().ok()?, path)))?
+        })
+        .max();
+    newest.map(|(_, path)| path).unwrap_or_else(|| {
+        panic!(
+            "no libbrk_pools-*.a in {}: the crate-type must include staticlib",
+            deps.display()
+        )
+    })
 }
 
 /// Fails the test with a clear message when a tool is missing.
@@ -187,4 +201,30 @@ pub fn run_with_stdin(exe: &Path, args: &[&str], stdin: &[u8]) -> Output {
     let output = child.wait_with_output().unwrap();
     writer.join().unwrap();
     output
+}
+
+/// `asm/trace.c` linked with `allocator` (the original needs its
+/// `memory_start`/`memory_end` made global; the port exports them).
+pub fn trace_driver(allocator: Allocator) -> PathBuf {
+    let allocator = match allocator {
+        Allocator::Original => Allocator::OriginalGlobals,
+        other => other,
+    };
+    build_c("trace", &[asm("trace.c")], allocator, &[])
+}
+
+/// Runs a trace driver on `script`; panics unless it exits 0.
+pub fn run_trace(driver: &Path, script: &str, final_only: bool) -> String {
+    let args: &[&str] = if final_only { &["-f"] } else { &[] };
+    let output = run_with_stdin(driver, args, script.as_bytes());
+    let stdout = String::from_utf8(output.stdout).expect("trace output is ASCII");
+    assert!(
+        output.status.success(),
+        "{} exited with {}; stderr: {}\nstdout tail:\n{}",
+        driver.display(),
+        output.status,
+        String::from_utf8_lossy(&output.stderr),
+        &stdout[stdout.len().saturating_sub(2000)..]
+    );
+    stdout
 }

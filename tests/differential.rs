@@ -1,0 +1,192 @@
+//! Random differential testing: seeded random scripts run through the
+//! original binary (`asm/trace.c` + `asm/run.s`) and through the port, in
+//! process on an arena (every script, in both growth modes every 10th) and
+//! through its C ABI (every 10th script). Any difference fails with the
+//! script's path and the first differing line.
+//!
+//! `BRK_POOLS_SCRIPTS` sets how many scripts run (default 200, split over the
+//! four flavours); `BRK_POOLS_SEED` the first seed. The long run:
+//!
+//! ```sh
+//! BRK_POOLS_SCRIPTS=10000 cargo test --release --test differential
+//! ```
+
+mod support;
+
+use brk_pools::trace::{self, Layouts};
+use brk_pools::{Growth, Heap};
+use support::{Allocator, run_trace, trace_driver};
+
+/// xorshift64*: small, seeded, no dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Flavour {
+    /// Mostly allocations: long first-fit walks.
+    AllocationHeavy,
+    /// Mostly frees, many of them stale or double.
+    FreeHeavy,
+    /// Mostly `deallocate_pool`, including pool 0 over free blocks.
+    PoolReleaseHeavy,
+    /// 1000+ blocks, odd sizes, then churn.
+    LongList,
+}
+
+fn pool(rng: &mut Rng) -> i32 {
+    match rng.below(20) {
+        0 => -1,
+        1 => i32::MIN,
+        2 => i32::MAX,
+        3 => 42, // a pool that is never allocated from... mostly
+        n => (n % 8) as i32,
+    }
+}
+
+fn size(rng: &mut Rng, odd: bool) -> i32 {
+    let size = match rng.below(10) {
+        0 => 0,
+        1..=5 => rng.below(64),
+        6..=8 => rng.below(1024),
+        _ => rng.below(70_000),
+    } as i32;
+    if odd { size | 1 } else { size }
+}
+
+fn script(flavour: Flavour, seed: u64) -> String {
+    let mut rng = Rng::new(seed);
+    let (ops, allocate, free) = match flavour {
+        Flavour::AllocationHeavy => (200 + rng.below(300), 70, 20),
+        Flavour::FreeHeavy => (200 + rng.below(300), 40, 50),
+        Flavour::PoolReleaseHeavy => (200 + rng.below(300), 50, 15),
+        Flavour::LongList => (1500 + rng.below(1000), 60, 30),
+    };
+    let mut out = format!("# {flavour:?}, seed {seed}\n");
+    let mut handles = 0u64;
+    for i in 0..ops {
+        let roll = rng.below(100);
+        let line = if matches!(flavour, Flavour::LongList) && i < 1000 || roll < allocate {
+            handles += 1;
+            let odd = matches!(flavour, Flavour::LongList) || rng.chance(30);
+            format!("a {} {}", pool(&mut rng), size(&mut rng, odd))
+        } else if roll < allocate + free && handles > 0 {
+            format!("d {}", rng.below(handles))
+        } else {
+            format!("p {}", pool(&mut rng))
+        };
+        out.push_str(&line);
+        out.push('\n');
+        if rng.chance(1) {
+            // Now and then a line trace.c must reject the same way.
+            out.push_str(
+                ["a 1", "d 999999", "p 2147483648", "x 1 2", "  # note"][rng.below(5) as usize],
+            );
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn fail(name: &str, script: &str, expected: &str, actual: &str) -> ! {
+    let dir = support::profile_dir()
+        .parent()
+        .unwrap()
+        .join("differential-failures");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.ops"));
+    std::fs::write(&path, script).unwrap();
+    panic!(
+        "{name}: the port differs from the original (script saved as {}; replay with `brk-pools compare {}`)\n{}",
+        path.display(),
+        path.display(),
+        trace::first_divergence("original run.s", expected, "port", actual).unwrap_or_default()
+    );
+}
+
+fn scripts_per_flavour() -> u64 {
+    let total: u64 = std::env::var("BRK_POOLS_SCRIPTS")
+        .ok()
+        .map(|v| v.parse().expect("BRK_POOLS_SCRIPTS is a number"))
+        .unwrap_or(200);
+    total.div_ceil(4)
+}
+
+fn first_seed() -> u64 {
+    std::env::var("BRK_POOLS_SEED")
+        .ok()
+        .map(|v| v.parse().expect("BRK_POOLS_SEED is a number"))
+        .unwrap_or(1)
+}
+
+fn differential(flavour: Flavour) {
+    let original = trace_driver(Allocator::Original);
+    let c_abi = trace_driver(Allocator::Port);
+    let count = scripts_per_flavour();
+    for i in 0..count {
+        let seed = first_seed() + i;
+        let script = script(flavour, seed);
+        let final_only = matches!(flavour, Flavour::LongList);
+        let layouts = if final_only {
+            Layouts::FinalOnly
+        } else {
+            Layouts::EveryOp
+        };
+        let name = format!("{flavour:?}-{seed}");
+        let expected = run_trace(&original, &script, final_only);
+        let mut heap = Heap::on_arena(1 << 32).unwrap();
+        let port = trace::run(&mut heap, &script, layouts);
+        if port != expected {
+            fail(&name, &script, &expected, &port);
+        }
+        if i % 10 == 0 {
+            let via_c = run_trace(&c_abi, &script, final_only);
+            if via_c != expected {
+                fail(&format!("{name}-c-abi"), &script, &expected, &via_c);
+            }
+            let arena = brk_pools::Arena::new(1 << 32).unwrap();
+            let mut batched = Heap::with_growth(arena, Growth::Batched { step: 64 << 10 });
+            let port = trace::run(&mut batched, &script, layouts);
+            if port != expected {
+                fail(&format!("{name}-batched"), &script, &expected, &port);
+            }
+        }
+    }
+    eprintln!("{flavour:?}: {count} scripts identical");
+}
+
+#[test]
+fn allocation_heavy_scripts_match_the_original() {
+    differential(Flavour::AllocationHeavy);
+}
+
+#[test]
+fn free_heavy_scripts_match_the_original() {
+    differential(Flavour::FreeHeavy);
+}
+
+#[test]
+fn pool_release_heavy_scripts_match_the_original() {
+    differential(Flavour::PoolReleaseHeavy);
+}
+
+#[test]
+fn long_lists_match_the_original() {
+    differential(Flavour::LongList);
+}

@@ -1,0 +1,90 @@
+//! Every behaviour of original-behaviour.md as a script in
+//! `tests/scenarios/*.ops`, traced three ways: the original binary
+//! (`asm/trace.c` + `asm/run.s`), the port through its C ABI (`asm/trace.c` +
+//! `libbrk_pools.a`), and the port in process on an arena. All three must
+//! equal one insta snapshot, `snapshots/scenarios__NAME.snap`.
+//!
+//! Review a changed snapshot with `cargo insta review` (or rerun with
+//! `INSTA_UPDATE=always`); with `CI=true` insta writes nothing and a
+//! difference fails.
+
+mod support;
+
+use brk_pools::Heap;
+use brk_pools::trace::{self, Layouts};
+use support::{Allocator, root, run_trace, trace_driver};
+
+fn script(name: &str) -> String {
+    let path = root().join("tests/scenarios").join(format!("{name}.ops"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn check(name: &str) {
+    let script = script(name);
+    let mut heap = Heap::on_arena(1 << 32).unwrap();
+    let in_process = trace::run(&mut heap, &script, Layouts::EveryOp);
+    let original = run_trace(&trace_driver(Allocator::Original), &script, false);
+    let c_abi = run_trace(&trace_driver(Allocator::Port), &script, false);
+    let header = script
+        .lines()
+        .take_while(|l| l.starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    insta::allow_duplicates! {
+        for (who, output) in [("original run.s", original), ("port via C ABI", c_abi), ("port in process", in_process)] {
+            insta::with_settings!({ description => format!("{who}\n{header}"), omit_expression => true }, {
+                insta::assert_snapshot!(name, output);
+            });
+        }
+    }
+}
+
+macro_rules! scenarios {
+    ($($name:ident),* $(,)?) => {
+        $( #[test] fn $name() { check(stringify!($name)); } )*
+        const NAMES: &[&str] = &[$(stringify!($name)),*];
+    };
+}
+
+scenarios!(
+    seed,
+    first_fit,
+    exact_fit,
+    no_split,
+    no_coalescing,
+    misalignment,
+    size_zero,
+    pool_zero,
+    double_free,
+    stale_handle,
+    empty_pool,
+    extreme_pools,
+    big_blocks,
+);
+
+#[test]
+fn every_script_has_a_test_and_every_snapshot_a_script() {
+    let names = |dir: &str, prefix: &str, suffix: &str| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(root().join(dir))
+            .unwrap()
+            .filter_map(|e| {
+                let file = e.unwrap().file_name().into_string().unwrap();
+                Some(file.strip_prefix(prefix)?.strip_suffix(suffix)?.to_string())
+            })
+            .collect();
+        names.sort();
+        names
+    };
+    let mut tested: Vec<String> = NAMES.iter().map(|n| n.to_string()).collect();
+    tested.sort();
+    assert_eq!(
+        names("tests/scenarios", "", ".ops"),
+        tested,
+        "scripts vs tests"
+    );
+    assert_eq!(
+        names("tests/snapshots", "scenarios__", ".snap"),
+        tested,
+        "snapshots vs tests"
+    );
+}

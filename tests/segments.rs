@@ -1,0 +1,120 @@
+//! When something else moves the break between two appends (glibc's malloc,
+//! in a real process), the heap continues in a new segment at the break
+//! instead of pulling the break back under the other user's memory. Shown on
+//! an arena, whose `grow_foreign` moves the break as another user would.
+
+use brk_pools::{BreakSource, Error, Heap, render};
+
+fn offsets(heap: &Heap<brk_pools::Arena>) -> Vec<(usize, u64, u64, u64)> {
+    heap.blocks()
+        .map(|b| (b.offset, b.header.in_use, b.header.size, b.header.pool))
+        .collect()
+}
+
+#[test]
+fn a_foreign_break_move_starts_a_new_segment_walked_in_order() {
+    let mut heap = Heap::on_arena(1 << 20).unwrap();
+    let a = heap.allocate(1, 16).unwrap();
+    // "malloc" takes 0x1000 bytes of break right after the heap's first block.
+    let foreign = heap.source_mut().grow_foreign(0x1000).unwrap();
+    assert_eq!(foreign, heap.memory_end());
+    // SAFETY: the foreign bytes are ours to scribble on, as malloc would.
+    unsafe { foreign.write_bytes(0xAB, 0x1000) };
+    let b = heap.allocate(2, 16).unwrap();
+    assert_eq!(heap.segments().len(), 2);
+    assert_eq!(b.as_ptr() as usize - a.as_ptr() as usize, 0x30 + 0x1000);
+    assert_eq!(
+        offsets(&heap),
+        [(0, 1, 48, 1), (0x1030, 1, 48, 2)],
+        "the foreign bytes are not walked"
+    );
+    // First fit walks segment 1 before segment 2.
+    heap.deallocate_pool(1);
+    heap.deallocate_pool(2);
+    let c = heap.allocate(3, 16).unwrap();
+    assert_eq!(c, a);
+    // deallocate_pool and try_deallocate reach blocks in both segments.
+    let d = heap.allocate(3, 16).unwrap();
+    assert_eq!(d, b);
+    heap.deallocate_pool(3);
+    assert_eq!(render::map(&heap), "|.|.|");
+    // The foreign memory was never written by the heap.
+    // SAFETY: still mapped, owned by "malloc".
+    let untouched = unsafe { core::slice::from_raw_parts(foreign, 0x1000) };
+    assert!(untouched.iter().all(|&byte| byte == 0xAB));
+    assert_eq!(
+        heap.try_deallocate(foreign.wrapping_add(64)),
+        Err(Error::NotABlock {
+            address: foreign as usize + 64
+        })
+    );
+}
+
+#[test]
+fn a_full_segment_table_is_an_error_that_changes_nothing() {
+    let mut heap = Heap::on_arena(1 << 24).unwrap();
+    for i in 0..brk_pools::heap::MAX_SEGMENTS {
+        heap.allocate(1, i as u64).unwrap();
+        heap.source_mut().grow_foreign(16).unwrap();
+    }
+    assert_eq!(heap.segments().len(), brk_pools::heap::MAX_SEGMENTS);
+    let before = offsets(&heap);
+    let break_before = heap.source_mut().current();
+    assert_eq!(
+        heap.allocate(1, 100),
+        Err(Error::SegmentTableFull {
+            segments: brk_pools::heap::MAX_SEGMENTS
+        })
+    );
+    assert_eq!(offsets(&heap), before);
+    assert_eq!(
+        heap.source_mut().current(),
+        break_before,
+        "the break did not move"
+    );
+    // Reuse still works.
+    heap.deallocate_pool(1);
+    assert!(heap.allocate(2, 10).is_ok());
+}
+
+#[test]
+fn a_refused_break_is_an_error_that_changes_nothing() {
+    let mut heap = Heap::on_arena(4096).unwrap();
+    heap.allocate(1, 1000).unwrap();
+    heap.allocate(1, 1000).unwrap();
+    let before = offsets(&heap);
+    let error = heap.allocate(1, 4000).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::BreakRefused {
+                requested: 4032,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert_eq!(offsets(&heap), before);
+    assert_eq!(heap.memory_end(), heap.break_end());
+    // The first call refused: the heap stays uninitialised, as before the call.
+    let mut empty = Heap::on_arena(4096).unwrap();
+    assert!(empty.allocate(1, 5000).is_err());
+    assert!(empty.segments().is_empty());
+    assert!(empty.memory_start().is_null());
+    assert_eq!(
+        empty.allocate(1, 16).unwrap().as_ptr(),
+        empty.memory_start().wrapping_add(32)
+    );
+}
+
+#[test]
+fn size_plus_header_overflow_is_an_error() {
+    let mut heap = Heap::on_arena(4096).unwrap();
+    assert_eq!(
+        heap.allocate(1, u64::MAX - 31),
+        Err(Error::SizeOverflow {
+            size: u64::MAX - 31
+        })
+    );
+    assert!(heap.segments().is_empty());
+}
