@@ -2,46 +2,10 @@
 
 use brk_pools::{Heap, svg};
 
-/// Runs a scenario script (`tests/scenarios/*.ops`: `a POOL SIZE`, `d H`,
-/// `p POOL`, C ints zero-extended as gcc's callers pass them) on an arena
-/// heap and returns one picture step per operation, captioned like
-/// `asm/trace.c`'s op lines.
+/// The picture steps of a scenario script, on a fresh arena.
 fn steps(script: &str) -> Vec<svg::Step> {
-    let mut heap = Heap::on_arena(1 << 24).unwrap();
-    let mut handles: Vec<usize> = Vec::new();
-    let mut steps = Vec::new();
-    let int = |word: &str| word.parse::<i32>().unwrap() as u32 as u64;
-    for line in script.lines().map(str::trim) {
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let op = steps.len();
-        let (caption, highlight) = match words.as_slice() {
-            ["a", pool, size] => {
-                let p = heap.allocate(int(pool), int(size)).unwrap();
-                let offset = p.as_ptr() as usize - heap.memory_start() as usize;
-                handles.push(p.as_ptr() as usize);
-                (
-                    format!("op {op}: {line} -> h{}=+{offset:#x}", handles.len() - 1),
-                    Some(offset - 32),
-                )
-            }
-            ["d", handle] => {
-                let h: usize = handle.trim_start_matches('h').parse().unwrap();
-                let offset = handles[h] - heap.memory_start() as usize;
-                heap.try_deallocate(handles[h] as *mut u8).unwrap();
-                (format!("op {op}: {line} (+{offset:#x})"), Some(offset - 32))
-            }
-            ["p", pool] => {
-                heap.deallocate_pool(int(pool));
-                (format!("op {op}: {line}"), None)
-            }
-            _ => panic!("bad line {line:?}"),
-        };
-        steps.push(svg::Step::of_heap(caption, &heap, highlight));
-    }
-    steps
+    let mut heap = Heap::on_arena(1 << 40).unwrap();
+    svg::script_steps(&mut heap, script)
 }
 
 fn scenario(name: &str) -> String {
@@ -159,6 +123,18 @@ fn every_scenario_draws_well_formed() {
 }
 
 #[test]
+fn captions_are_the_trace_op_lines() {
+    for name in ["seed", "stale_handle", "extreme_pools"] {
+        let script = scenario(name);
+        let mut heap = Heap::on_arena(1 << 40).unwrap();
+        let trace = brk_pools::trace::run(&mut heap, &script, brk_pools::trace::Layouts::FinalOnly);
+        let ops: Vec<&str> = trace.lines().filter(|l| l.starts_with("op ")).collect();
+        let captions: Vec<String> = steps(&script).into_iter().map(|s| s.caption).collect();
+        assert_eq!(captions, ops, "{name}");
+    }
+}
+
+#[test]
 fn balance_checker_catches_mistakes() {
     assert_eq!(balanced("<a><b/><c></c></a>"), Ok(3));
     assert!(balanced("<a><b></a>").is_err());
@@ -166,7 +142,8 @@ fn balance_checker_catches_mistakes() {
 }
 
 /// `docs/seed.svg` is the picture of `tests/scenarios/seed.ops`;
-/// `UPDATE_DOCS=1 cargo test --test svg` redraws it.
+/// `UPDATE_DOCS=1 cargo test --test svg` (or `cargo run -- trace
+/// tests/scenarios/seed.ops --svg docs/seed.svg`) redraws it.
 #[test]
 fn docs_seed_svg_is_up_to_date() {
     let picture = svg::render(&steps(&scenario("seed")));
