@@ -13,8 +13,8 @@
 //!   the common indentation removed and nested marker lines dropped;
 //! * in an assembly file (`.s`), which is the original byte for byte and gets
 //!   no markers, the label `NAME:` and the lines after it up to the next
-//!   label, without the trailing blank and comment-only lines (which introduce
-//!   the next label); or, for a NAME that starts with a dot (`.equ`), every
+//!   label or `.section` directive, without the trailing blank and
+//!   comment-only lines (which introduce what follows); or, for a NAME that starts with a dot (`.equ`), every
 //!   line of the file that starts with that directive.
 //!
 //! Lines are compared with trailing whitespace removed (run.s has some, and
@@ -115,7 +115,7 @@ fn assembly_label(text: &str, name: &str) -> Option<String> {
         + 1
         + lines[start + 1..]
             .iter()
-            .position(|l| is_label(l))
+            .position(|l| is_label(l) || l.trim_start().starts_with(".section"))
             .unwrap_or(lines.len() - start - 1);
     while end > start + 1 {
         let last = lines[end - 1].trim();
@@ -346,7 +346,7 @@ fn regions_and_diffs() {
                 let z = 2;\n    // ANCHOR_END: inner\n    // ANCHOR_END: x\n}\n";
     assert_eq!(anchor(rust, "x").unwrap(), "let y = 1;\nlet z = 2;");
     assert_eq!(anchor(rust, "nope"), None);
-    let asm = "one:\n    ret\n\n    # about two\n\ntwo:\n    nop \nthree:\n";
+    let asm = "one:\n    ret\n\n    # about two\n\ntwo:\n    nop \n.section .text\nthree:\n";
     assert_eq!(assembly_label(asm, "one").unwrap(), "one:\n    ret");
     assert_eq!(assembly_label(asm, "two").unwrap(), "two:\n    nop");
     assert_eq!(
