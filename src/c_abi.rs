@@ -28,7 +28,8 @@ pub const fn zero_extended(value: c_int) -> u64 {
 
 /// `void *allocate(int pool, int size)`: first fit from `pool`, else a new
 /// block at the end of the heap. Returns NULL where run.s would return a
-/// block past a refused break.
+/// block past a refused break, and for a pool a Rust
+/// [`Pool`](crate::pools::Pool) guard holds.
 #[unsafe(no_mangle)]
 pub extern "C" fn allocate(pool: c_int, size: c_int) -> *mut c_void {
     process::lock()
@@ -38,14 +39,15 @@ pub extern "C" fn allocate(pool: c_int, size: c_int) -> *mut c_void {
 
 /// `void deallocate(void *ptr)`: mark the block free. Pointers that are not a
 /// block of the heap (NULL, foreign, interior) are ignored; run.s writes
-/// through them (A.6).
+/// through them (A.6). So are blocks of a pool a Rust guard holds.
 #[unsafe(no_mangle)]
 pub extern "C" fn deallocate(ptr: *mut c_void) {
     // The only error is NotABlock, for which C has no channel: ignore it.
     let _ = process::lock().try_deallocate(ptr.cast());
 }
 
-/// `void deallocate_pool(int pool)`: free every block of `pool`.
+/// `void deallocate_pool(int pool)`: free every block of `pool` (nothing, if
+/// a Rust guard holds it).
 #[unsafe(no_mangle)]
 pub extern "C" fn deallocate_pool(pool: c_int) {
     process::lock().deallocate_pool(zero_extended(pool));

@@ -80,6 +80,23 @@ pub enum Error {
     },
     /// Pool 0 is how run.s marks free blocks (A.5); a safe guard cannot own it.
     PoolZeroReserved,
+    /// A [`Pool`](crate::pools::Pool) guard holds this pool: only the guard
+    /// allocates into it and frees its blocks.
+    PoolHeld {
+        /// The pool number.
+        pool: u64,
+    },
+    /// The guard's hold on its pool is gone: the heap it was taken from has
+    /// been replaced (e.g. `*process::lock() = Heap::new(..)`).
+    PoolNotHeld {
+        /// The pool number.
+        pool: u64,
+    },
+    /// Every slot of the table of held pools is taken.
+    TooManyPoolsHeld {
+        /// The table's capacity.
+        limit: usize,
+    },
 }
 
 impl fmt::Display for Error {
@@ -104,6 +121,17 @@ impl fmt::Display for Error {
             Error::PoolAlreadyHeld { pool } => write!(f, "pool {pool} is already held by a guard"),
             Error::PoolZeroReserved => {
                 f.write_str("pool 0 marks free blocks and cannot be held by a guard")
+            }
+            Error::PoolHeld { pool } => write!(
+                f,
+                "pool {pool} is held by a guard; only the guard allocates into it and frees it"
+            ),
+            Error::PoolNotHeld { pool } => write!(
+                f,
+                "the guard of pool {pool} no longer holds it (the heap was replaced)"
+            ),
+            Error::TooManyPoolsHeld { limit } => {
+                write!(f, "all {limit} slots for held pools are taken")
             }
         }
     }

@@ -17,6 +17,7 @@ use core::ptr::NonNull;
 
 use crate::error::Error;
 use crate::header::{HEADER_SIZE, Header};
+use crate::pools::HeldPools;
 use crate::source::{Arena, BreakSource};
 use crate::walk;
 
@@ -107,6 +108,9 @@ pub struct Heap<S: BreakSource> {
     /// Where the heap's last growth left the break. Equals the last segment's
     /// end with [`Growth::Exact`]; may be above it with [`Growth::Batched`].
     break_end: *mut u8,
+    /// Pools held by [`crate::pools::Pool`] guards; the safe methods below
+    /// neither allocate into them nor free their blocks.
+    pub(crate) held: HeldPools,
 }
 
 // SAFETY: the heap owns its blocks; the raw pointers are addresses in memory it
@@ -134,6 +138,7 @@ impl<S: BreakSource> Heap<S> {
             segments: [Segment::EMPTY; MAX_SEGMENTS],
             segment_count: 0,
             break_end: core::ptr::null_mut(),
+            held: HeldPools::EMPTY,
         }
     }
 
@@ -181,11 +186,23 @@ impl<S: BreakSource> Heap<S> {
     /// (the C ABI passes C `int`s zero-extended, as gcc's callers do).
     ///
     /// # Errors
+    /// [`Error::PoolHeld`] if a [`crate::pools::Pool`] guard holds `pool`;
     /// [`Error::SizeOverflow`] if `size + 32` wraps; [`Error::BreakRefused`],
     /// [`Error::BreakBelowHeap`] or [`Error::SegmentTableFull`] if a new block
     /// is needed and the break cannot give it. The heap is unchanged then.
     // ANCHOR: allocate
     pub fn allocate(&mut self, pool: u64, size: u64) -> Result<NonNull<u8>, Error> {
+        self.held.check_not_held(pool)?;
+        self.allocate_unchecked(pool, size)
+    }
+
+    /// [`allocate`](Heap::allocate) without the held-pool check: the guard's
+    /// own path into its pool.
+    pub(crate) fn allocate_unchecked(
+        &mut self,
+        pool: u64,
+        size: u64,
+    ) -> Result<NonNull<u8>, Error> {
         // allocate:
         //     movq %rdi, %r10              # save the pool number in r10
         //     movq %rsi, %rdx              # save the amount requested into %rdx
@@ -314,7 +331,9 @@ impl<S: BreakSource> Heap<S> {
     /// # Safety
     /// `ptr` must have been returned by this heap's [`allocate`](Heap::allocate).
     /// It may already be free (a double free is harmless, as in run.s) or
-    /// handed out again since (then that new owner's block is freed: A.6).
+    /// handed out again since (then that new owner's block is freed: A.6),
+    /// but that block must not belong to a live [`crate::pools::Pool`] guard
+    /// (whose references into it would dangle).
     // ANCHOR: deallocate
     pub unsafe fn deallocate(&mut self, ptr: NonNull<u8>) {
         // SAFETY: the caller promises ptr is a block pointer of this heap, so
@@ -328,13 +347,17 @@ impl<S: BreakSource> Heap<S> {
     /// the blocks of its segment.
     ///
     /// # Errors
-    /// [`Error::NotABlock`] for null, foreign or interior pointers; the heap is
-    /// unchanged.
+    /// [`Error::NotABlock`] for null, foreign or interior pointers;
+    /// [`Error::PoolHeld`] for a block in use by a [`crate::pools::Pool`]
+    /// guard. The heap is unchanged then.
     // ANCHOR: try_deallocate
     pub fn try_deallocate(&mut self, ptr: *mut u8) -> Result<(), Error> {
         let block = self.block_of(ptr).ok_or(Error::NotABlock {
             address: ptr as usize,
         })?;
+        if block.header.is_in_use() {
+            self.held.check_not_held(block.header.pool)?;
+        }
         // SAFETY: block_of found a block of this heap with this pointer.
         unsafe { walk::deallocate(block.pointer()) };
         Ok(())
@@ -358,9 +381,32 @@ impl<S: BreakSource> Heap<S> {
     /// Ports `deallocate_pool`: free every block whose pool is `pool`.
     ///
     /// Before the first allocation there are no segments and nothing happens
-    /// (run.s: `memory_start == memory_end == 0`).
-    // ANCHOR: deallocate_pool
+    /// (run.s: `memory_start == memory_end == 0`). Nothing happens either if a
+    /// [`crate::pools::Pool`] guard holds `pool`; see
+    /// [`try_deallocate_pool`](Heap::try_deallocate_pool).
     pub fn deallocate_pool(&mut self, pool: u64) {
+        let _ = self.try_deallocate_pool(pool);
+    }
+
+    /// [`deallocate_pool`](Heap::deallocate_pool), reporting a held pool.
+    ///
+    /// # Errors
+    /// [`Error::PoolHeld`] if a [`crate::pools::Pool`] guard holds `pool`
+    /// (only the guard frees it); the heap is unchanged.
+    pub fn try_deallocate_pool(&mut self, pool: u64) -> Result<(), Error> {
+        self.held.check_not_held(pool)?;
+        self.deallocate_pool_unchecked(pool);
+        Ok(())
+    }
+
+    /// Whether a [`crate::pools::Pool`] guard holds `pool`.
+    pub fn is_pool_held(&self, pool: u64) -> bool {
+        self.held.contains(pool)
+    }
+
+    /// The walk of `deallocate_pool`, without the held-pool check.
+    // ANCHOR: deallocate_pool
+    pub(crate) fn deallocate_pool_unchecked(&mut self, pool: u64) {
         for segment in self.segments() {
             // SAFETY: as in allocate, every recorded segment is well formed.
             unsafe { walk::deallocate_pool_loop(segment.start, segment.end, pool) }

@@ -9,15 +9,60 @@
 //! While the guard lives, the original's two globals `memory_start` and
 //! `memory_end` (exported unmangled, as C drivers such as `asm/trace.c` read
 //! them) are refreshed from the heap when the guard is dropped.
+//!
+//! For safe, scoped pools on this heap, see [`crate::pools::process`]: its
+//! guards take the same lock for each operation, and the heap refuses to let
+//! [`lock`] users or C callers allocate into or free a pool a guard holds.
+//!
+//! # Living with glibc `malloc`
+//!
+//! glibc's `malloc` also moves the break (its main arena grows and trims its
+//! heap with `sbrk`), so the two allocators take turns at the top of the data
+//! segment. run.s assumes it is alone and calls `brk(memory_end + n)`, which
+//! pulls the break back under malloc's chunks (original-behaviour A.8). The
+//! port instead:
+//!
+//! * moves the break only through glibc's own `sbrk` ([`ProcessBreak`]), so
+//!   glibc's cached break stays right and it never trims below a block of
+//!   ours (glibc trims only when the break is still the end of its own top
+//!   chunk);
+//! * continues in a new *segment* at the current break when someone else has
+//!   moved it since the heap last grew: the blocks of one segment are
+//!   contiguous, the segments are walked in address order, and malloc's
+//!   chunks between them are never touched. With nobody else moving the break
+//!   there is one segment and the layout is the original's to the byte.
+//!
+//! The heap itself never calls `malloc` (its segment table and the table of
+//! held pools are fixed arrays), so it cannot move the break under itself.
+//! One race remains: `sbrk` is not thread-safe, and glibc calls it under its
+//! main-arena lock, not under this module's lock. A thread that grows the
+//! *main* malloc arena while another thread appends a block here can break
+//! both. Threads other than the main one normally get their own (mmap'd)
+//! malloc arenas; see the README's deviations table.
 
 use core::ops::{Deref, DerefMut};
 use core::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use crate::heap::Heap;
+use crate::heap::{Growth, Heap};
 use crate::source::ProcessBreak;
 
-static PROCESS_HEAP: Mutex<Heap<ProcessBreak>> = Mutex::new(Heap::new(ProcessBreak::new()));
+/// How the process heap grows the break: one `brk` per append, as run.s
+/// does, unless the `batched-brk` feature asks for [`BATCH_STEP`] steps.
+#[cfg(not(feature = "batched-brk"))]
+pub const GROWTH: Growth = Growth::Exact;
+
+/// How the process heap grows the break: in [`BATCH_STEP`] steps (the
+/// `batched-brk` feature). Layouts, pointers and `memory_end` are the same as
+/// with [`Growth::Exact`]; only the number of `brk` calls drops.
+#[cfg(feature = "batched-brk")]
+pub const GROWTH: Growth = Growth::Batched { step: BATCH_STEP };
+
+/// Bytes per break move with the `batched-brk` feature: 64 KiB.
+pub const BATCH_STEP: usize = 64 * 1024;
+
+static PROCESS_HEAP: Mutex<Heap<ProcessBreak>> =
+    Mutex::new(Heap::with_growth(ProcessBreak::new(), GROWTH));
 
 /// run.s's `memory_start` quadword, mirrored for C code that reads it
 /// (0 before the first allocation).

@@ -1,0 +1,291 @@
+//! Draws `docs/perf-cost.svg` from the tables `benches/compare.sh` writes:
+//! cost per call against live blocks, log-log, original vs port vs glibc
+//! malloc, for an appending `allocate` and for `deallocate_pool` (all match).
+//!
+//! ```sh
+//! cargo run --release --example perf_plot -- docs/perf docs/perf-cost.svg
+//! ```
+//!
+//! A hand-written SVG (no plotting crate): the figure is two panels of six
+//! polylines, which is less code than the dependency tree of `plotters` would
+//! cost to compile on a 2-core machine.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+type Table = BTreeMap<(String, String, u64), f64>;
+
+/// Reads `impl op n value` rows (tab-separated, with a header line).
+fn read_table(path: &Path) -> Table {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let mut table = Table::new();
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split('\t').collect();
+        if let [imp, op, n, value] = f[..] {
+            let (Ok(n), Ok(value)) = (n.parse(), value.parse()) else {
+                continue;
+            };
+            table.insert((imp.to_string(), op.to_string(), n), value);
+        }
+    }
+    table
+}
+
+const WIDTH: f64 = 980.0;
+const HEIGHT: f64 = 470.0;
+const PANEL_W: f64 = 380.0;
+const PANEL_H: f64 = 300.0;
+const TOP: f64 = 70.0;
+const LEFTS: [f64; 2] = [80.0, 570.0];
+
+struct Series {
+    imp: &'static str,
+    op: &'static str,
+    label: &'static str,
+    color: &'static str,
+    dash: &'static str,
+    marker: Marker,
+}
+
+#[derive(Clone, Copy)]
+enum Marker {
+    Circle,
+    Cross,
+    Square,
+}
+
+const SERIES: [Series; 6] = [
+    Series {
+        imp: "original",
+        op: "append",
+        label: "original (run.s), append",
+        color: "#1f5fbf",
+        dash: "",
+        marker: Marker::Circle,
+    },
+    Series {
+        imp: "port",
+        op: "append",
+        label: "port, append",
+        color: "#e07000",
+        dash: "",
+        marker: Marker::Cross,
+    },
+    Series {
+        imp: "malloc",
+        op: "append",
+        label: "glibc malloc, allocate",
+        color: "#2a9d3a",
+        dash: "",
+        marker: Marker::Square,
+    },
+    Series {
+        imp: "original",
+        op: "pool_all",
+        label: "original, deallocate_pool (all N match)",
+        color: "#1f5fbf",
+        dash: "6 4",
+        marker: Marker::Circle,
+    },
+    Series {
+        imp: "port",
+        op: "pool_all",
+        label: "port, deallocate_pool (all N match)",
+        color: "#e07000",
+        dash: "6 4",
+        marker: Marker::Cross,
+    },
+    Series {
+        imp: "malloc",
+        op: "pool_all",
+        label: "glibc malloc, free all N",
+        color: "#2a9d3a",
+        dash: "6 4",
+        marker: Marker::Square,
+    },
+];
+
+fn decades(min: f64, max: f64) -> (i32, i32) {
+    let lo = min.max(1e-9).log10().floor() as i32;
+    let hi = max.log10().ceil() as i32;
+    (lo, hi.max(lo + 1))
+}
+
+fn superscript(exp: i32) -> String {
+    format!("10<tspan dy=\"-7\" font-size=\"10\">{exp}</tspan>")
+}
+
+fn panel(svg: &mut String, left: f64, title: &str, unit: &str, table: &Table, ns: &[u64]) {
+    // The y range covers the plotted series only.
+    let values: Vec<f64> = SERIES
+        .iter()
+        .flat_map(|s| {
+            ns.iter()
+                .filter_map(move |&n| table.get(&(s.imp.to_string(), s.op.to_string(), n)))
+        })
+        .copied()
+        .filter(|v| *v > 0.0)
+        .collect();
+    let (ylo, yhi) = decades(
+        values.iter().copied().fold(f64::INFINITY, f64::min),
+        values.iter().copied().fold(0.0, f64::max),
+    );
+    let (xlo, xhi) = (1, 4);
+    let x = |n: f64| left + (n.log10() - xlo as f64) / (xhi - xlo) as f64 * PANEL_W;
+    let y = |v: f64| TOP + PANEL_H - (v.log10() - ylo as f64) / (yhi - ylo) as f64 * PANEL_H;
+    let bottom = TOP + PANEL_H;
+    let _ = writeln!(
+        svg,
+        r##"<text x="{:.1}" y="{:.1}" font-size="15" font-weight="bold" text-anchor="middle">{title}</text>"##,
+        left + PANEL_W / 2.0,
+        TOP - 14.0
+    );
+    // Grid and ticks.
+    for e in ylo..=yhi {
+        let yy = y(10f64.powi(e));
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{left:.1}" y1="{yy:.1}" x2="{:.1}" y2="{yy:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" font-size="12" text-anchor="end">{}</text>"##,
+            left + PANEL_W,
+            left - 6.0,
+            yy + 4.0,
+            superscript(e)
+        );
+    }
+    for e in xlo..=xhi {
+        let xx = x(10f64.powi(e));
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{xx:.1}" y1="{TOP:.1}" x2="{xx:.1}" y2="{bottom:.1}" stroke="#ddd"/><text x="{xx:.1}" y="{:.1}" font-size="12" text-anchor="middle">{}</text>"##,
+            bottom + 18.0,
+            superscript(e)
+        );
+    }
+    let _ = writeln!(
+        svg,
+        r##"<rect x="{left:.1}" y="{TOP:.1}" width="{PANEL_W:.1}" height="{PANEL_H:.1}" fill="none" stroke="#444"/>"##
+    );
+    let _ = writeln!(
+        svg,
+        r##"<text x="{:.1}" y="{:.1}" font-size="13" text-anchor="middle">live blocks N</text>"##,
+        left + PANEL_W / 2.0,
+        bottom + 38.0
+    );
+    let _ = writeln!(
+        svg,
+        r##"<text transform="translate({:.1},{:.1}) rotate(-90)" font-size="13" text-anchor="middle">{unit}</text>"##,
+        left - 50.0,
+        TOP + PANEL_H / 2.0
+    );
+    for s in &SERIES {
+        let points: Vec<(f64, f64)> = ns
+            .iter()
+            .filter_map(|&n| {
+                let v = *table.get(&(s.imp.to_string(), s.op.to_string(), n))?;
+                (v > 0.0).then(|| (x(n as f64), y(v)))
+            })
+            .collect();
+        let path: Vec<String> = points
+            .iter()
+            .map(|(a, b)| format!("{a:.1},{b:.1}"))
+            .collect();
+        let _ = writeln!(
+            svg,
+            r##"<polyline points="{}" fill="none" stroke="{}" stroke-width="2" stroke-dasharray="{}"/>"##,
+            path.join(" "),
+            s.color,
+            s.dash
+        );
+        for &(a, b) in &points {
+            marker(svg, s.marker, a, b, s.color);
+        }
+    }
+}
+
+fn marker(svg: &mut String, marker: Marker, x: f64, y: f64, color: &str) {
+    let _ = match marker {
+        Marker::Circle => writeln!(
+            svg,
+            r##"<circle cx="{x:.1}" cy="{y:.1}" r="6" fill="none" stroke="{color}" stroke-width="2"/>"##
+        ),
+        Marker::Cross => writeln!(
+            svg,
+            r##"<path d="M{:.1},{:.1} l8,8 m0,-8 l-8,8" stroke="{color}" stroke-width="2"/>"##,
+            x - 4.0,
+            y - 4.0
+        ),
+        Marker::Square => writeln!(
+            svg,
+            r##"<rect x="{:.1}" y="{:.1}" width="8" height="8" fill="{color}"/>"##,
+            x - 4.0,
+            y - 4.0
+        ),
+    };
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (dir, out) = match &args[1..] {
+        [dir, out] => (Path::new(dir), Path::new(out)),
+        _ => {
+            eprintln!("usage: perf_plot DOCS_PERF_DIR OUT.svg");
+            std::process::exit(2);
+        }
+    };
+    let ir = read_table(&dir.join("ir.tsv"));
+    let time = read_table(&dir.join("time.tsv"));
+    let ns = [10, 100, 1000, 10000];
+
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="DejaVu Sans, Arial, sans-serif">"##
+    );
+    let _ = writeln!(
+        svg,
+        r##"<rect width="100%" height="100%" fill="white"/><text x="{:.1}" y="26" font-size="17" text-anchor="middle">Cost per call vs live blocks (log-log): same C workload, three allocators</text>"##,
+        WIDTH / 2.0
+    );
+    panel(
+        &mut svg,
+        LEFTS[0],
+        "Instructions (callgrind)",
+        "instructions per call",
+        &ir,
+        &ns,
+    );
+    panel(
+        &mut svg,
+        LEFTS[1],
+        "Wall time (median)",
+        "ns per call",
+        &time,
+        &ns,
+    );
+    // Legend, in two rows under the panels.
+    let legend_top = TOP + PANEL_H + 62.0;
+    for (i, s) in SERIES.iter().enumerate() {
+        let lx = 80.0 + (i % 3) as f64 * 300.0;
+        let ly = legend_top + (i / 3) as f64 * 22.0;
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{lx:.1}" y1="{ly:.1}" x2="{:.1}" y2="{ly:.1}" stroke="{}" stroke-width="2" stroke-dasharray="{}"/>"##,
+            lx + 34.0,
+            s.color,
+            s.dash
+        );
+        marker(&mut svg, s.marker, lx + 17.0, ly, s.color);
+        let _ = writeln!(
+            svg,
+            r##"<text x="{:.1}" y="{:.1}" font-size="12">{}</text>"##,
+            lx + 42.0,
+            ly + 4.0,
+            s.label
+        );
+    }
+    svg.push_str("</svg>\n");
+    std::fs::write(out, svg).unwrap_or_else(|e| panic!("write {}: {e}", out.display()));
+    eprintln!("wrote {}", out.display());
+}
