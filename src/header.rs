@@ -36,6 +36,7 @@ use core::mem::{offset_of, size_of};
 ///
 /// This is a *value* copied out of (or into) the heap; see the module docs for
 /// why the heap is never borrowed as `&Header`.
+// ANCHOR: header
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Header {
@@ -48,7 +49,9 @@ pub struct Header {
     /// The fourth quadword: padding to 32 bytes. run.s never writes it.
     pub unused: u64,
 }
+// ANCHOR_END: header
 
+// ANCHOR: offsets
 /// `.equ HEADER_SIZE, 32`: bytes between a block's start and the pointer handed out.
 pub const HEADER_SIZE: usize = size_of::<Header>();
 /// `.equ HDR_IN_USE_OFFSET, 0`
@@ -63,6 +66,7 @@ const _: () = assert!(HEADER_SIZE == 32);
 const _: () = assert!(HDR_IN_USE_OFFSET == 0);
 const _: () = assert!(HDR_SIZE_OFFSET == 8);
 const _: () = assert!(HDR_POOL_OFFSET == 16);
+// ANCHOR_END: offsets
 
 impl Header {
     /// Copies the header that starts at `block`.

@@ -190,6 +190,7 @@ impl<S: BreakSource> Heap<S> {
     /// [`Error::SizeOverflow`] if `size + 32` wraps; [`Error::BreakRefused`],
     /// [`Error::BreakBelowHeap`] or [`Error::SegmentTableFull`] if a new block
     /// is needed and the break cannot give it. The heap is unchanged then.
+    // ANCHOR: allocate
     pub fn allocate(&mut self, pool: u64, size: u64) -> Result<NonNull<u8>, Error> {
         self.held.check_not_held(pool)?;
         self.allocate_unchecked(pool, size)
@@ -236,18 +237,22 @@ impl<S: BreakSource> Heap<S> {
         }
         result
     }
+    // ANCHOR_END: allocate
 
     /// Ports `allocate_init`: the current break is both the start and end of
     /// our memory.
+    // ANCHOR: allocate_init
     fn allocate_init(&mut self) {
         let start = self.source.current();
         self.segments[0] = Segment::at(start);
         self.segment_count = 1;
         self.break_end = start;
     }
+    // ANCHOR_END: allocate_init
 
     /// Ports `allocate_move_break`: append a block of `size_with_header`
     /// bytes at the end, moving the break first.
+    // ANCHOR: allocate_move_break
     fn allocate_move_break(
         &mut self,
         pool: u64,
@@ -318,6 +323,7 @@ impl<S: BreakSource> Heap<S> {
         let pointer = unsafe { walk::allocate_move_break(block, size_with_header, pool) };
         Ok(NonNull::new(pointer).expect("a block past a non-null break is not null"))
     }
+    // ANCHOR_END: allocate_move_break
 
     /// Ports `deallocate`, faithfully: zero the `in_use` and `pool` words of
     /// the block `ptr` was handed out for. Nothing is checked.
@@ -328,11 +334,13 @@ impl<S: BreakSource> Heap<S> {
     /// handed out again since (then that new owner's block is freed: A.6),
     /// but that block must not belong to a live [`crate::pools::Pool`] guard
     /// (whose references into it would dangle).
+    // ANCHOR: deallocate
     pub unsafe fn deallocate(&mut self, ptr: NonNull<u8>) {
         // SAFETY: the caller promises ptr is a block pointer of this heap, so
         // the header words before it are ours to write.
         unsafe { walk::deallocate(ptr.as_ptr()) }
     }
+    // ANCHOR_END: deallocate
 
     /// `deallocate` with the checks run.s does not make: `ptr` must be the
     /// pointer of one of this heap's blocks (free or not). Finding it walks
@@ -342,6 +350,7 @@ impl<S: BreakSource> Heap<S> {
     /// [`Error::NotABlock`] for null, foreign or interior pointers;
     /// [`Error::PoolHeld`] for a block in use by a [`crate::pools::Pool`]
     /// guard. The heap is unchanged then.
+    // ANCHOR: try_deallocate
     pub fn try_deallocate(&mut self, ptr: *mut u8) -> Result<(), Error> {
         let block = self.block_of(ptr).ok_or(Error::NotABlock {
             address: ptr as usize,
@@ -353,6 +362,7 @@ impl<S: BreakSource> Heap<S> {
         unsafe { walk::deallocate(block.pointer()) };
         Ok(())
     }
+    // ANCHOR_END: try_deallocate
 
     /// Whether `ptr` is the pointer of one of this heap's blocks.
     pub fn is_block_pointer(&self, ptr: *mut u8) -> bool {
@@ -395,12 +405,14 @@ impl<S: BreakSource> Heap<S> {
     }
 
     /// The walk of `deallocate_pool`, without the held-pool check.
+    // ANCHOR: deallocate_pool
     pub(crate) fn deallocate_pool_unchecked(&mut self, pool: u64) {
         for segment in self.segments() {
             // SAFETY: as in allocate, every recorded segment is well formed.
             unsafe { walk::deallocate_pool_loop(segment.start, segment.end, pool) }
         }
     }
+    // ANCHOR_END: deallocate_pool
 
     /// Every block, in address order, with offsets from `memory_start`.
     pub fn blocks(&self) -> impl Iterator<Item = Block> + '_ {

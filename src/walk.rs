@@ -47,6 +47,7 @@ use crate::header::{HDR_IN_USE_OFFSET, HDR_POOL_OFFSET, HDR_SIZE_OFFSET, HEADER_
 /// `memory_start..memory_end` must be a well-formed run of blocks (see the
 /// module docs), and no one else may access those headers during the call.
 #[inline]
+// ANCHOR: allocate_loop
 pub unsafe fn allocate_loop(
     memory_start: *mut u8,
     memory_end: *mut u8,
@@ -83,11 +84,13 @@ pub unsafe fn allocate_loop(
             // Return the value
             "movq %rsi, %rax",
             "jmp 5f",                               // (ret)
+            // ANCHOR: try_next_block
             // try_next_block:
             "4:",
             // this block didn't work, move to the next one
             "addq {size}(%rsi), %rsi",
             "jmp 2b",                               // allocate_loop
+            // ANCHOR_END: try_next_block
             // reached memory_end: no block fits
             "3:",
             "xorl %eax, %eax",
@@ -106,6 +109,7 @@ pub unsafe fn allocate_loop(
     }
     found
 }
+// ANCHOR_END: allocate_loop
 
 /// Ports the header stores of `allocate_move_break`: the new block at the old
 /// end (`%r8`) gets `{in_use: 1, size, pool}` and the pointer past its header is
@@ -118,6 +122,7 @@ pub unsafe fn allocate_loop(
 /// # Safety
 /// `old_end..old_end + 24` must be writable memory owned by the heap.
 #[inline]
+// ANCHOR: allocate_move_break
 pub unsafe fn allocate_move_break(old_end: *mut u8, size_with_header: u64, pool: u64) -> *mut u8 {
     let ptr: *mut u8;
     // SAFETY: the caller guarantees the header's 24 bytes are writable heap
@@ -144,6 +149,7 @@ pub unsafe fn allocate_move_break(old_end: *mut u8, size_with_header: u64, pool:
     }
     ptr
 }
+// ANCHOR_END: allocate_move_break
 
 /// Ports `deallocate`: zero the block's `in_use` and `pool` words.
 ///
@@ -151,6 +157,7 @@ pub unsafe fn allocate_move_break(old_end: *mut u8, size_with_header: u64, pool:
 /// `ptr - 32 .. ptr - 8` must be writable memory. Nothing is checked, exactly
 /// as in run.s; [`crate::heap::Heap`] checks before it calls this.
 #[inline]
+// ANCHOR: deallocate
 pub unsafe fn deallocate(ptr: *mut u8) {
     // SAFETY: the caller guarantees that the in_use and pool words before ptr
     // are writable.
@@ -167,6 +174,7 @@ pub unsafe fn deallocate(ptr: *mut u8) {
         );
     }
 }
+// ANCHOR_END: deallocate
 
 /// Ports `deallocate_pool_loop`, `deallocate_from_pool` and
 /// `deallocate_loop_complete`: free every block whose pool is `pool`.
@@ -177,6 +185,7 @@ pub unsafe fn deallocate(ptr: *mut u8) {
 /// # Safety
 /// As for [`allocate_loop`].
 #[inline]
+// ANCHOR: deallocate_pool_loop
 pub unsafe fn deallocate_pool_loop(memory_start: *mut u8, memory_end: *mut u8, pool: u64) {
     // SAFETY: as in allocate_loop, the caller guarantees a well-formed run of
     // headers from memory_start to exactly memory_end.
@@ -190,12 +199,14 @@ pub unsafe fn deallocate_pool_loop(memory_start: *mut u8, memory_end: *mut u8, p
             "je 4f",                                // deallocate_from_pool
             "addq {size}(%rsi), %rsi",
             "jmp 2b",                               // deallocate_pool_loop
+            // ANCHOR: deallocate_from_pool
             // deallocate_from_pool:
             "4:",
             "movq $0, {pool}(%rsi)",
             "movq $0, {in_use}(%rsi)",
             "addq {size}(%rsi), %rsi",
             "jmp 2b",                               // deallocate_pool_loop
+            // ANCHOR_END: deallocate_from_pool
             // deallocate_loop_complete:
             "3:",
             in_use = const HDR_IN_USE_OFFSET,
@@ -208,3 +219,4 @@ pub unsafe fn deallocate_pool_loop(memory_start: *mut u8, memory_end: *mut u8, p
         );
     }
 }
+// ANCHOR_END: deallocate_pool_loop

@@ -95,3 +95,54 @@ fn bad_scripts_name_the_line_and_exit_2() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown command frobnicate"));
 }
+
+#[test]
+fn trace_svg_draws_the_seed_picture_of_the_docs() {
+    let dir = support::profile_dir().join("cli-test");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("seed.svg");
+    let file = root().join("tests/scenarios/seed.ops");
+    let output = brk_pools(&[
+        "trace",
+        file.to_str().unwrap(),
+        "--svg",
+        out.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    // The trace itself is unchanged by --svg.
+    let plain = brk_pools(&["trace", file.to_str().unwrap()]);
+    assert_eq!(output.stdout, plain.stdout);
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        std::fs::read_to_string(root().join("docs/seed.svg")).unwrap(),
+        "brk-pools trace seed.ops --svg draws docs/seed.svg"
+    );
+    let missing = brk_pools(&["trace", file.to_str().unwrap(), "--svg"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("--svg needs a file name"));
+    let compare = brk_pools(&["compare", file.to_str().unwrap(), "--svg", "x.svg"]);
+    assert_eq!(
+        compare.status.code(),
+        Some(2),
+        "--svg is trace's option only"
+    );
+}
+
+#[test]
+fn disasm_finds_every_walk_label_in_its_own_executable() {
+    support::require_tool("gcc");
+    support::require_tool("objdump");
+    let output = brk_pools(&["disasm"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("6 of 6 labels of run.s found"), "{stdout}");
+    assert!(!stdout.contains("!="), "{stdout}");
+    let markdown = brk_pools(&["disasm", "--markdown"]);
+    assert_eq!(
+        String::from_utf8_lossy(&markdown.stdout),
+        std::fs::read_to_string(root().join("docs/machine-code.md")).unwrap(),
+        "`brk-pools disasm --markdown` prints docs/machine-code.md"
+    );
+    let bad = brk_pools(&["disasm", "--frobnicate"]);
+    assert_eq!(bad.status.code(), Some(2));
+}

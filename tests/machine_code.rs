@@ -34,8 +34,47 @@ fn walks_in_the_static_library_are_run_s_instruction_for_instruction() {
             report.push_str(&format!("    {instruction}\n"));
         }
     }
-    assert!(results.iter().all(|r| r.found()), "{report}");
+    assert!(
+        results.iter().all(|r| r.found()),
+        "{report}\n{}",
+        disasm::side_by_side(&results)
+    );
+    docs_machine_code_md_is_up_to_date(&disasm::markdown(&results));
     // The sequences themselves are part of the proof: a snapshot of what was
     // compared, so a change to run.s's labels shows up in review.
     insta::assert_snapshot!("checked_sequences", report);
+}
+
+/// `docs/machine-code.md` is `disasm::markdown` of this very comparison;
+/// `UPDATE_DOCS=1` rewrites it.
+fn docs_machine_code_md_is_up_to_date(generated: &str) {
+    let path = support::root().join("docs/machine-code.md");
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        std::fs::write(&path, generated).unwrap();
+        return;
+    }
+    let current = std::fs::read_to_string(&path).unwrap_or_default();
+    if current != generated {
+        let first = current
+            .lines()
+            .zip(generated.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| current.lines().count().min(generated.lines().count()));
+        let context = |text: &str| {
+            text.lines()
+                .enumerate()
+                .skip(first.saturating_sub(2))
+                .take(6)
+                .map(|(n, l)| format!("{:>4} {l}\n", n + 1))
+                .collect::<String>()
+        };
+        panic!(
+            "docs/machine-code.md is out of date; first difference at line {}.\n\
+             In the file:\n{}\nGenerated:\n{}\n\
+             Regenerate with `UPDATE_DOCS=1 cargo test --test machine_code`.",
+            first + 1,
+            context(&current),
+            context(generated)
+        );
+    }
 }

@@ -2,6 +2,7 @@
 //! errors are messages for a person, never panics.
 
 mod compare;
+mod disasm;
 mod run_c;
 mod trace;
 
@@ -11,8 +12,13 @@ use std::process::ExitCode;
 pub const USAGE: &str = "\
 usage:
   brk-pools                      run asm/run.c's steps on the real program break (the default)
-  brk-pools trace FILE [-f]      the port's trace of an operation script, then its heap map
+  brk-pools trace FILE [-f] [--svg OUT.svg]
+                                 the port's trace of an operation script, then its heap map;
+                                 --svg also draws the heap after every operation to OUT.svg
   brk-pools compare FILE [-f]    trace FILE with the original run.s (built with gcc) and the port: identical?
+  brk-pools disasm [--markdown] [--object PATH]
+                                 run.s's walk labels beside the port's machine code (objdump; PATH
+                                 defaults to this executable); --markdown prints docs/machine-code.md
   brk-pools help                 this text
 
 FILE holds one operation a line: `a POOL SIZE`, `d H` (handle H = the H-th allocate), `p POOL`;
@@ -38,14 +44,24 @@ impl<E: std::error::Error> From<E> for CliError {
 pub struct ScriptArgs {
     pub file: String,
     pub final_only: bool,
+    /// `trace --svg OUT.svg`: where to draw the heap after every operation.
+    pub svg: Option<String>,
 }
 
 fn script_args(command: &str, args: &[String]) -> Result<ScriptArgs, CliError> {
     let mut file = None;
     let mut final_only = false;
-    for arg in args {
+    let mut svg = None;
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
         match arg.as_str() {
             "-f" | "--final" => final_only = true,
+            "--svg" if command == "trace" => {
+                let out = args.next().ok_or_else(|| {
+                    CliError(format!("{command}: --svg needs a file name\n{USAGE}"))
+                })?;
+                svg = Some(out.to_string());
+            }
             option if option.starts_with('-') => {
                 return Err(CliError(format!(
                     "{command}: unknown option {option}\n{USAGE}"
@@ -60,7 +76,11 @@ fn script_args(command: &str, args: &[String]) -> Result<ScriptArgs, CliError> {
         }
     }
     let file = file.ok_or_else(|| CliError(format!("{command}: missing FILE\n{USAGE}")))?;
-    Ok(ScriptArgs { file, final_only })
+    Ok(ScriptArgs {
+        file,
+        final_only,
+        svg,
+    })
 }
 
 /// Reads and checks a script: every line must be an operation.
@@ -81,6 +101,7 @@ pub fn run(args: &[String]) -> Result<ExitCode, CliError> {
         None | Some("run-c") => run_c::run(),
         Some("trace") => trace::run(&script_args("trace", &args[1..])?),
         Some("compare") => compare::run(&script_args("compare", &args[1..])?),
+        Some("disasm") => disasm::run(&args[1..]),
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)
