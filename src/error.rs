@@ -87,7 +87,10 @@ pub enum Error {
         pool: u64,
     },
     /// The guard's hold on its pool is gone: the heap it was taken from has
-    /// been replaced (e.g. `*process::lock() = Heap::new(..)`).
+    /// been replaced. Safe code cannot do that (there is one process heap,
+    /// and a [`Pools`](crate::pools::Pools) heap can only be taken back with
+    /// `&mut`, when no guard exists); the check guards against unsafe code
+    /// breaking [`Pools::with_heap_unchecked`](crate::pools::Pools::with_heap_unchecked)'s contract.
     PoolNotHeld {
         /// The pool number.
         pool: u64,

@@ -122,6 +122,21 @@ impl Heap<Arena> {
     pub fn on_arena(capacity: usize) -> std::io::Result<Heap<Arena>> {
         Ok(Heap::new(Arena::new(capacity)?))
     }
+
+    /// Moves the arena's break up by `increment` bytes as another user of the
+    /// break would (glibc's `malloc`, in a real process), and returns the old
+    /// break. The heap's next append then starts a new segment.
+    ///
+    /// ```
+    /// let mut heap = brk_pools::Heap::on_arena(1 << 20).unwrap();
+    /// heap.allocate(1, 16).unwrap();
+    /// heap.grow_foreign(4096).unwrap();
+    /// heap.allocate(2, 16).unwrap();
+    /// assert_eq!(heap.segments().len(), 2);
+    /// ```
+    pub fn grow_foreign(&mut self, increment: usize) -> Result<*mut u8, crate::Refusal> {
+        self.source.grow_foreign(increment)
+    }
 }
 
 impl<S: BreakSource> Heap<S> {
@@ -142,9 +157,13 @@ impl<S: BreakSource> Heap<S> {
         }
     }
 
-    /// The break source, e.g. to move an [`Arena`]'s break as another user would.
-    pub fn source_mut(&mut self) -> &mut S {
-        &mut self.source
+    /// The break source, e.g. to read the current break.
+    ///
+    /// There is deliberately no `source_mut`: replacing an [`Arena`] under a
+    /// heap would unmap its blocks. [`Heap::grow_foreign`] moves an arena's
+    /// break the way another user would.
+    pub fn source(&self) -> &S {
+        &self.source
     }
 
     /// The growth policy.

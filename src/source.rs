@@ -20,7 +20,7 @@ use crate::error::Refusal;
 /// The heap writes headers into that memory on the strength of these promises.
 pub unsafe trait BreakSource {
     /// The current break, like `sbrk(0)`.
-    fn current(&mut self) -> *mut u8;
+    fn current(&self) -> *mut u8;
 
     /// Moves the break up by `increment` bytes, like `sbrk(increment)`, and
     /// returns the old break: the start of the new memory. On a refusal the
@@ -38,7 +38,14 @@ pub unsafe trait BreakSource {
 /// `sbrk` itself is not thread-safe: the process heap calls it under its lock,
 /// and glibc calls it under its main-arena lock. See the README's deviations
 /// table for what that leaves open.
-#[derive(Debug, Default)]
+/// There is no public constructor (and no `Default`): a second heap on the
+/// process break would call `sbrk` under a different lock. Its only value
+/// lives in [`crate::process`]'s heap.
+///
+/// ```compile_fail
+/// let second = brk_pools::Heap::new(brk_pools::ProcessBreak::default());
+/// ```
+#[derive(Debug)]
 pub struct ProcessBreak {
     _private: (),
 }
@@ -54,7 +61,7 @@ impl ProcessBreak {
 // SAFETY: sbrk returns the old break and maps old..old+n for this caller; glibc
 // never hands memory between its own top chunk and a foreign sbrk to malloc.
 unsafe impl BreakSource for ProcessBreak {
-    fn current(&mut self) -> *mut u8 {
+    fn current(&self) -> *mut u8 {
         // SAFETY: sbrk(0) only reads the break (one brk(0) syscall the first
         // time, glibc's cached value after that).
         unsafe { libc::sbrk(0).cast() }
@@ -167,7 +174,7 @@ impl Arena {
 // SAFETY: grow maps the new bytes read-write before returning them and never
 // hands out the same bytes twice; the mapping lives as long as the Arena.
 unsafe impl BreakSource for Arena {
-    fn current(&mut self) -> *mut u8 {
+    fn current(&self) -> *mut u8 {
         self.base.wrapping_add(self.brk)
     }
 

@@ -103,7 +103,7 @@ pub fn script_steps<S: BreakSource>(heap: &mut Heap<S>, script: &str) -> Vec<Ste
     use crate::c_abi::zero_extended;
     use crate::script::Op;
 
-    let heap_start = heap.source_mut().current() as usize;
+    let heap_start = heap.source().current() as usize;
     let offset = |p: usize| crate::render::offset(p, heap_start);
     let mut handles: Vec<Option<usize>> = Vec::new();
     let mut steps = Vec::new();

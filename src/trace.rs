@@ -43,7 +43,7 @@ pub enum Layouts {
 /// assert_eq!(out, "op 0: a 1 400 -> h0=+0x20\nop 1: d 0 (+0x20)\n+0x0 in_use=0 size=432 pool=0\nend=+0x1b0\n");
 /// ```
 pub fn run<S: BreakSource>(heap: &mut Heap<S>, script: &str, layouts: Layouts) -> String {
-    let heap_start = heap.source_mut().current() as usize;
+    let heap_start = heap.source().current() as usize;
     let mut handles: Vec<Option<NonNull<u8>>> = Vec::new();
     let mut out = String::new();
     let pointer = |p: Option<NonNull<u8>>| match p {

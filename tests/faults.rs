@@ -526,24 +526,3 @@ fn threads_with_their_own_pools() {
         );
     });
 }
-
-#[test]
-fn a_replaced_process_heap_detaches_old_guards() {
-    in_child("a_replaced_process_heap_detaches_old_guards", || {
-        let old = pools::process().pool(7).unwrap();
-        let text = old.alloc_str("old heap").unwrap();
-        // Safe code can replace the process heap; the old guard must then
-        // neither allocate in the new heap nor free its pool 7.
-        *process::lock() = Heap::new(ProcessBreak::default());
-        let new = pools::process().pool(7).unwrap();
-        let other = new.alloc_str("new heap").unwrap();
-        assert_eq!(
-            old.alloc_zeroed(8).unwrap_err(),
-            Error::PoolNotHeld { pool: 7 }
-        );
-        assert_eq!(text, "old heap");
-        drop(old);
-        assert_eq!(other, "new heap");
-        assert!(process::lock().blocks().any(|b| b.header.pool == 7));
-    });
-}

@@ -109,10 +109,10 @@ fn raw_errors_leave_the_heap_unchanged() {
     let mut heap = Heap::on_arena(1 << 20).unwrap();
     heap.allocate(1, 1).unwrap();
     for _ in 1..brk_pools::heap::MAX_SEGMENTS {
-        heap.source_mut().grow_foreign(8).unwrap();
+        heap.grow_foreign(8).unwrap();
         heap.allocate(1, 1).unwrap();
     }
-    heap.source_mut().grow_foreign(8).unwrap();
+    heap.grow_foreign(8).unwrap();
     assert_unchanged(
         &mut heap,
         |h| h.allocate(1, 1),

@@ -48,7 +48,7 @@ fn relative_pointers(stdout: &str, heap_start: u64) -> String {
 /// layout after each step.
 fn run_c_in_process() -> (String, String) {
     let mut heap = Heap::on_arena(1 << 20).unwrap();
-    let start = heap.source_mut().base() as u64;
+    let start = heap.source().base() as u64;
     let mut layouts = String::new();
     let mut step = |heap: &Heap<_>, what: &str| {
         layouts.push_str(&format!("# {what}\n{}", render::trace_layout(heap)));

@@ -13,7 +13,7 @@ fn a_foreign_break_move_starts_a_new_segment_walked_in_order() {
     let mut heap = Heap::on_arena(1 << 20).unwrap();
     let a = heap.allocate(1, 16).unwrap();
     // "malloc" takes 0x1000 bytes of break right after the heap's first block.
-    let foreign = heap.source_mut().grow_foreign(0x1000).unwrap();
+    let foreign = heap.grow_foreign(0x1000).unwrap();
     assert_eq!(foreign, heap.memory_end());
     // SAFETY: the foreign bytes are ours to scribble on, as malloc would.
     unsafe { foreign.write_bytes(0xAB, 0x1000) };
@@ -52,11 +52,11 @@ fn a_full_segment_table_is_an_error_that_changes_nothing() {
     let mut heap = Heap::on_arena(1 << 24).unwrap();
     for i in 0..brk_pools::heap::MAX_SEGMENTS {
         heap.allocate(1, i as u64).unwrap();
-        heap.source_mut().grow_foreign(16).unwrap();
+        heap.grow_foreign(16).unwrap();
     }
     assert_eq!(heap.segments().len(), brk_pools::heap::MAX_SEGMENTS);
     let before = layout(&heap);
-    let break_before = heap.source_mut().current();
+    let break_before = heap.source().current();
     assert_eq!(
         heap.allocate(1, 100),
         Err(Error::SegmentTableFull {
@@ -65,7 +65,7 @@ fn a_full_segment_table_is_an_error_that_changes_nothing() {
     );
     assert_eq!(layout(&heap), before);
     assert_eq!(
-        heap.source_mut().current(),
+        heap.source().current(),
         break_before,
         "the break did not move"
     );
