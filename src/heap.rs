@@ -15,7 +15,7 @@
 
 use core::ptr::NonNull;
 
-use crate::error::Error;
+use crate::error::{Error, Refusal};
 use crate::header::{HEADER_SIZE, Header};
 use crate::pools::HeldPools;
 use crate::source::{Arena, BreakSource};
@@ -304,7 +304,13 @@ impl<S: BreakSource> Heap<S> {
             // break. (Batched growth may leave the old slack unused then.)
             let increment = match self.growth {
                 Growth::Exact => size,
-                Growth::Batched { step } => size.next_multiple_of(step.max(1)),
+                Growth::Batched { step } => {
+                    size.checked_next_multiple_of(step.max(1))
+                        .ok_or(Error::BreakRefused {
+                            requested,
+                            refusal: Refusal::TooLarge,
+                        })?
+                }
             };
             // movq %rcx, %rdi; addq %rdx, %rdi   # old break + size
             // movq $BRK_SYSCALL, %rax; syscall   # tell Linux where the new break is

@@ -115,3 +115,19 @@ fn size_plus_header_overflow_is_an_error() {
     );
     assert!(heap.segments().is_empty());
 }
+
+#[test]
+fn a_batched_step_that_overflows_is_refused() {
+    let arena = brk_pools::Arena::new(1 << 20).unwrap();
+    let step = (1usize << 63) + 1;
+    let mut heap = Heap::with_growth(arena, brk_pools::Growth::Batched { step });
+    let size = (1u64 << 63) + 2 - 32; // size + 32 = step + 1: the next multiple is 2 * step
+    assert!(matches!(
+        heap.allocate(1, size),
+        Err(Error::BreakRefused {
+            refusal: brk_pools::Refusal::TooLarge,
+            ..
+        })
+    ));
+    assert!(heap.segments().is_empty());
+}
