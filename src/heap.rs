@@ -17,6 +17,7 @@ use core::ptr::NonNull;
 
 use crate::error::{Error, Refusal};
 use crate::header::{HEADER_SIZE, Header};
+use crate::index::BlockIndex;
 use crate::pools::HeldPools;
 use crate::source::{Arena, BreakSource};
 use crate::walk;
@@ -111,6 +112,11 @@ pub struct Heap<S: BreakSource> {
     /// Pools held by [`crate::pools::Pool`] guards; the safe methods below
     /// neither allocate into them nor free their blocks.
     pub(crate) held: HeldPools,
+    /// Every block start, for checked frees in O(log N); built by the first
+    /// [`try_deallocate`](Heap::try_deallocate). See [`crate::index`].
+    index: Option<BlockIndex>,
+    /// The kernel refused memory for the index: checked frees walk.
+    index_refused: bool,
 }
 
 // SAFETY: the heap owns its blocks; the raw pointers are addresses in memory it
@@ -154,6 +160,8 @@ impl<S: BreakSource> Heap<S> {
             segment_count: 0,
             break_end: core::ptr::null_mut(),
             held: HeldPools::EMPTY,
+            index: None,
+            index_refused: false,
         }
     }
 
@@ -346,6 +354,12 @@ impl<S: BreakSource> Heap<S> {
         // SAFETY: block..block+size lies below break_end, in memory the source
         // gave to this heap and no block uses yet.
         let pointer = unsafe { walk::allocate_move_break(block, size_with_header, pool) };
+        if let Some(index) = &mut self.index
+            && index.push(block as usize).is_err()
+        {
+            self.index = None;
+            self.index_refused = true;
+        }
         Ok(NonNull::new(pointer).expect("a block past a non-null break is not null"))
     }
     // ANCHOR_END: allocate_move_break
@@ -368,8 +382,9 @@ impl<S: BreakSource> Heap<S> {
     // ANCHOR_END: deallocate
 
     /// `deallocate` with the checks run.s does not make: `ptr` must be the
-    /// pointer of one of this heap's blocks (free or not). Finding it walks
-    /// the blocks of its segment.
+    /// pointer of one of this heap's blocks (free or not). The first call
+    /// builds an index of the block starts (one walk); from then on a check
+    /// is a binary search, O(log N) where run.s does no check at all.
     ///
     /// # Errors
     /// [`Error::NotABlock`] for null, foreign or interior pointers;
@@ -377,6 +392,10 @@ impl<S: BreakSource> Heap<S> {
     /// guard. The heap is unchanged then.
     // ANCHOR: try_deallocate
     pub fn try_deallocate(&mut self, ptr: *mut u8) -> Result<(), Error> {
+        if self.index.is_none() && !self.index_refused {
+            self.index = BlockIndex::build(self.blocks().map(|b| b.address as usize));
+            self.index_refused = self.index.is_none();
+        }
         let block = self.block_of(ptr).ok_or(Error::NotABlock {
             address: ptr as usize,
         })?;
@@ -394,9 +413,19 @@ impl<S: BreakSource> Heap<S> {
         self.block_of(ptr).is_some()
     }
 
-    /// The block whose pointer is `ptr`, found by walking its segment.
+    /// The block whose pointer is `ptr`: a binary search once the index of
+    /// block starts exists, else a walk.
     pub fn block_of(&self, ptr: *mut u8) -> Option<Block> {
         let header = (ptr as usize).checked_sub(HEADER_SIZE)?;
+        if let Some(index) = &self.index {
+            let address = header as *mut u8;
+            return index.contains(header).then(|| Block {
+                address,
+                offset: header - self.memory_start() as usize,
+                // SAFETY: the index holds only the starts of this heap's blocks.
+                header: unsafe { Header::read(address) },
+            });
+        }
         self.blocks()
             .skip_while(|b| (b.address as usize) < header)
             .take(1)

@@ -93,6 +93,7 @@ pub mod disasm;
 pub mod error;
 pub mod header;
 pub mod heap;
+mod index;
 pub mod pools;
 pub mod process;
 pub mod render;

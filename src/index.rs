@@ -1,0 +1,139 @@
+//! An index of block starts, so that a checked `deallocate` need not walk.
+//!
+//! run.s's `deallocate` trusts its pointer and does two stores. The port's
+//! checked [`Heap::try_deallocate`](crate::Heap::try_deallocate) (and so the
+//! C ABI's `deallocate`) must first know that the pointer is a block's, and
+//! walking the blocks to find out costs O(N). But the set of block starts
+//! only ever grows, and only at the end: blocks are appended at increasing
+//! addresses (segments too, since the break only grows) and never split or
+//! merged. So the starts, in the order they were appended, are a sorted
+//! array, and a binary search answers in O(log N).
+//!
+//! The array lives in its own anonymous `mmap` region, grown with `mremap`:
+//! like the rest of the heap's bookkeeping it never touches `malloc` or the
+//! program break. It is built on the first checked lookup (a heap only ever
+//! freed through the faithful paths never pays for it), and if the kernel
+//! refuses memory for it, the heap goes back to walking.
+
+use core::ptr;
+
+/// Sorted addresses of every block's header.
+#[derive(Debug)]
+pub(crate) struct BlockIndex {
+    starts: *mut usize,
+    len: usize,
+    capacity: usize,
+}
+
+// SAFETY: the index owns its mapping; nothing in it is tied to a thread.
+unsafe impl Send for BlockIndex {}
+
+const FIRST_CAPACITY: usize = 4096 / size_of::<usize>();
+
+impl BlockIndex {
+    /// An index of `blocks` (block start addresses, ascending), or `None` if
+    /// the kernel refuses the memory.
+    pub(crate) fn build(blocks: impl Iterator<Item = usize>) -> Option<BlockIndex> {
+        let mut index = BlockIndex {
+            starts: ptr::null_mut(),
+            len: 0,
+            capacity: 0,
+        };
+        for block in blocks {
+            index.push(block).ok()?;
+        }
+        Some(index)
+    }
+
+    /// Records a block appended after every recorded one.
+    pub(crate) fn push(&mut self, block: usize) -> Result<(), ()> {
+        debug_assert!(self.entries().last().is_none_or(|&last| last < block));
+        if self.len == self.capacity {
+            self.grow()?;
+        }
+        // SAFETY: len < capacity, so the slot lies in the mapping.
+        unsafe { self.starts.add(self.len).write(block) };
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Whether `block` is a recorded block start.
+    pub(crate) fn contains(&self, block: usize) -> bool {
+        self.entries().binary_search(&block).is_ok()
+    }
+
+    fn entries(&self) -> &[usize] {
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: the first len entries of the mapping were written by push.
+        unsafe { core::slice::from_raw_parts(self.starts, self.len) }
+    }
+
+    fn grow(&mut self) -> Result<(), ()> {
+        let capacity = (self.capacity * 2).max(FIRST_CAPACITY);
+        let bytes = capacity.checked_mul(size_of::<usize>()).ok_or(())?;
+        let mapping = if self.starts.is_null() {
+            // SAFETY: a fresh anonymous private mapping aliases nothing.
+            unsafe {
+                libc::mmap(
+                    ptr::null_mut(),
+                    bytes,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                )
+            }
+        } else {
+            // SAFETY: starts/capacity describe our own mapping; MAYMOVE keeps
+            // its contents and no reference into it outlives this call.
+            unsafe {
+                libc::mremap(
+                    self.starts.cast(),
+                    self.capacity * size_of::<usize>(),
+                    bytes,
+                    libc::MREMAP_MAYMOVE,
+                )
+            }
+        };
+        if mapping == libc::MAP_FAILED {
+            return Err(());
+        }
+        self.starts = mapping.cast();
+        self.capacity = capacity;
+        Ok(())
+    }
+}
+
+impl Drop for BlockIndex {
+    fn drop(&mut self) {
+        if !self.starts.is_null() {
+            // SAFETY: starts/capacity describe exactly our mapping.
+            unsafe { libc::munmap(self.starts.cast(), self.capacity * size_of::<usize>()) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_exactly_the_recorded_starts_across_regrowths() {
+        let starts: Vec<usize> = (0..10_000).map(|i| 0x1000 + i * 48 + i % 7).collect();
+        let mut index = BlockIndex::build(starts[..10].iter().copied()).unwrap();
+        for &start in &starts[10..] {
+            index.push(start).unwrap();
+        }
+        assert!(starts.iter().all(|&s| index.contains(s)));
+        assert!(!index.contains(0x1001));
+        assert!(!index.contains(0));
+        assert!(!index.contains(usize::MAX));
+        assert!(
+            !BlockIndex::build(core::iter::empty())
+                .unwrap()
+                .contains(0x1000)
+        );
+    }
+}
