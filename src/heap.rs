@@ -112,10 +112,11 @@ pub struct Heap<S: BreakSource> {
     /// Pools held by [`crate::pools::Pool`] guards; the safe methods below
     /// neither allocate into them nor free their blocks.
     pub(crate) held: HeldPools,
-    /// Every block start, for checked frees in O(log N); built by the first
-    /// [`try_deallocate`](Heap::try_deallocate). See [`crate::index`].
-    index: Option<BlockIndex>,
-    /// The kernel refused memory for the index: checked frees walk.
+    /// Every block start, for checked frees in O(log N), kept as blocks are
+    /// appended (see the `index` module).
+    index: BlockIndex,
+    /// The kernel refused memory for the index once: from then on it is
+    /// incomplete, and checked frees walk the blocks instead.
     index_refused: bool,
 }
 
@@ -160,7 +161,7 @@ impl<S: BreakSource> Heap<S> {
             segment_count: 0,
             break_end: core::ptr::null_mut(),
             held: HeldPools::EMPTY,
-            index: None,
+            index: BlockIndex::EMPTY,
             index_refused: false,
         }
     }
@@ -354,10 +355,7 @@ impl<S: BreakSource> Heap<S> {
         // SAFETY: block..block+size lies below break_end, in memory the source
         // gave to this heap and no block uses yet.
         let pointer = unsafe { walk::allocate_move_break(block, size_with_header, pool) };
-        if let Some(index) = &mut self.index
-            && index.push(block as usize).is_err()
-        {
-            self.index = None;
+        if !self.index_refused && self.index.push(block as usize).is_err() {
             self.index_refused = true;
         }
         Ok(NonNull::new(pointer).expect("a block past a non-null break is not null"))
@@ -382,9 +380,9 @@ impl<S: BreakSource> Heap<S> {
     // ANCHOR_END: deallocate
 
     /// `deallocate` with the checks run.s does not make: `ptr` must be the
-    /// pointer of one of this heap's blocks (free or not). The first call
-    /// builds an index of the block starts (one walk); from then on a check
-    /// is a binary search, O(log N) where run.s does no check at all.
+    /// pointer of one of this heap's blocks (free or not). The check is a
+    /// binary search in the index of block starts, O(log N), where run.s
+    /// checks nothing (a walk, O(N), if the kernel refused the index memory).
     ///
     /// # Errors
     /// [`Error::NotABlock`] for null, foreign or interior pointers;
@@ -392,10 +390,6 @@ impl<S: BreakSource> Heap<S> {
     /// guard. The heap is unchanged then.
     // ANCHOR: try_deallocate
     pub fn try_deallocate(&mut self, ptr: *mut u8) -> Result<(), Error> {
-        if self.index.is_none() && !self.index_refused {
-            self.index = BlockIndex::build(self.blocks().map(|b| b.address as usize));
-            self.index_refused = self.index.is_none();
-        }
         let block = self.block_of(ptr).ok_or(Error::NotABlock {
             address: ptr as usize,
         })?;
@@ -413,13 +407,13 @@ impl<S: BreakSource> Heap<S> {
         self.block_of(ptr).is_some()
     }
 
-    /// The block whose pointer is `ptr`: a binary search once the index of
-    /// block starts exists, else a walk.
+    /// The block whose pointer is `ptr`: a binary search in the index of
+    /// block starts (a walk if the index is incomplete).
     pub fn block_of(&self, ptr: *mut u8) -> Option<Block> {
         let header = (ptr as usize).checked_sub(HEADER_SIZE)?;
-        if let Some(index) = &self.index {
+        if !self.index_refused {
             let address = header as *mut u8;
-            return index.contains(header).then(|| Block {
+            return self.index.contains(header).then(|| Block {
                 address,
                 offset: header - self.memory_start() as usize,
                 // SAFETY: the index holds only the starts of this heap's blocks.
@@ -509,5 +503,45 @@ impl Iterator for SegmentBlocks {
         let header = unsafe { Header::read(block) };
         self.cursor = block.wrapping_add(header.size as usize);
         Some((block, header))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The checked free answers the same with the index and, after the
+    /// kernel refused the index memory, with a walk.
+    #[test]
+    fn checked_frees_agree_with_and_without_the_index() {
+        let sizes = [0u64, 1, 16, 17, 400, 3];
+        for refused in [false, true] {
+            let mut heap = Heap::on_arena(1 << 20).unwrap();
+            let pointers: Vec<*mut u8> = sizes
+                .iter()
+                .map(|&size| heap.allocate(1, size).unwrap().as_ptr())
+                .collect();
+            heap.grow_foreign(100).unwrap();
+            let late = heap.allocate(2, 8).unwrap().as_ptr();
+            heap.index_refused = refused;
+            for &p in pointers.iter().chain([&late]) {
+                assert!(heap.is_block_pointer(p), "refused={refused}");
+                for wrong in [p.wrapping_add(1), p.wrapping_sub(1), p.wrapping_add(8)] {
+                    // Near pointers that happen to be another block's are valid.
+                    if !pointers.contains(&wrong) && wrong != late {
+                        assert_eq!(
+                            heap.try_deallocate(wrong),
+                            Err(Error::NotABlock {
+                                address: wrong as usize
+                            }),
+                            "refused={refused}"
+                        );
+                    }
+                }
+                assert_eq!(heap.try_deallocate(p), Ok(()));
+            }
+            assert!(heap.blocks().all(|b| !b.header.is_in_use()));
+            assert!(heap.try_deallocate(core::ptr::null_mut()).is_err());
+        }
     }
 }
