@@ -16,7 +16,7 @@
 //!   (run.s's 3 stores), so the same block is reused every iteration;
 //! * `deallocate`: the unchecked one, on the same block every time (a double
 //!   free is harmless, as in run.s), and `try_deallocate_last`: the checked one
-//!   on the last block, which walks to it;
+//!   on the last block, found by a binary search in the index of block starts;
 //! * `deallocate_pool_all_match`: `deallocate_pool(0)` over N free blocks,
 //!   which matches (and rewrites) all N each time: the same walk as freeing N
 //!   blocks of a pool (original-behaviour A.9: both cost 5 + 8N).
