@@ -146,3 +146,22 @@ fn disasm_finds_every_walk_label_in_its_own_executable() {
     let bad = brk_pools(&["disasm", "--frobnicate"]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn compare_without_gcc_says_what_to_install() {
+    let cache = support::profile_dir().join("cli-test-no-gcc");
+    let _ = std::fs::remove_dir_all(&cache);
+    let empty_path = support::profile_dir().join("cli-test-empty-path");
+    std::fs::create_dir_all(&empty_path).unwrap();
+    let file = root().join("tests/scenarios/seed.ops");
+    let output = Command::new(env!("CARGO_BIN_EXE_brk-pools"))
+        .args(["compare", file.to_str().unwrap()])
+        .env("BRK_POOLS_CACHE_DIR", &cache)
+        .env("PATH", &empty_path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.starts_with("brk-pools: cannot run gcc"), "{stderr}");
+    assert!(stderr.contains("apt-get install gcc binutils"), "{stderr}");
+}

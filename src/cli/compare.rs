@@ -1,7 +1,7 @@
 //! `brk-pools compare FILE`: the script through the original `run.s` (built
 //! with gcc from the sources embedded in this binary, cached beside it under
-//! `target/`) and through the port; prints `identical` or the first
-//! divergence side by side.
+//! `target/`, or under `$BRK_POOLS_CACHE_DIR`) and through the port; prints
+//! `identical` or the first divergence side by side.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::Write;
@@ -19,10 +19,13 @@ const TRACE_C: &str = include_str!("../../asm/trace.c");
 fn original_driver() -> Result<PathBuf, CliError> {
     let mut hasher = DefaultHasher::new();
     (RUN_S, TRACE_C).hash(&mut hasher);
-    let base = std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join("original-trace")))
-        .unwrap_or_else(|| std::env::temp_dir().join("brk-pools-original-trace"));
+    let base = match std::env::var_os("BRK_POOLS_CACHE_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(|dir| dir.join("original-trace")))
+            .unwrap_or_else(|| std::env::temp_dir().join("brk-pools-original-trace")),
+    };
     let dir = base.join(format!("{:016x}", hasher.finish()));
     let driver = dir.join("trace");
     if driver.exists() {
