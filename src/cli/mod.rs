@@ -3,6 +3,7 @@
 
 mod compare;
 mod disasm;
+mod original;
 mod run_c;
 mod trace;
 
