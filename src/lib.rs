@@ -82,8 +82,10 @@
 //! [`header`] (the `.equ` lines), [`walk`] (the loops), [`source`] (where the
 //! break comes from), [`heap`] (`memory_start`/`memory_end` and the Rust around
 //! the loops), [`process`] and [`c_abi`] (the process-wide heap and the C
-//! functions), [`script`], [`trace`], [`render`] and [`svg`] (scripts, traces,
-//! layouts as text and as pictures), [`disasm`] (the machine-code proof).
+//! functions), [`pools`] (the safe API: pool guards whose allocations borrow
+//! from them), [`script`], [`trace`], [`render`] and [`svg`] (scripts,
+//! traces, layouts as text and as pictures), [`disasm`] (the machine-code
+//! proof).
 
 #![cfg(all(target_arch = "x86_64", target_os = "linux"))]
 #![warn(missing_docs)]
