@@ -11,6 +11,11 @@
 //! and it behaves the same wherever run.s is defined (see the README's
 //! deviations table for the rest).
 //!
+//! The unmangled names (and the `memory_start`/`memory_end` globals of
+//! [`crate::process`]) are exported with the `c-abi` feature, on by default.
+//! A Rust program that does not want those global names in its binary can
+//! turn default features off; the functions stay callable from Rust.
+//!
 //! Arguments: gcc passes a C `int` in the 32-bit half of the register, which
 //! zero-extends, and run.s reads the whole 64-bit register. So the port reads
 //! the `int` and zero-extends it: pool -1 is stored as 4294967295 and size -1
@@ -30,7 +35,7 @@ pub const fn zero_extended(value: c_int) -> u64 {
 /// block at the end of the heap. Returns NULL where run.s would return a
 /// block past a refused break, and for a pool a Rust
 /// [`Pool`](crate::pools::Pool) guard holds.
-#[unsafe(no_mangle)]
+#[cfg_attr(feature = "c-abi", unsafe(no_mangle))]
 pub extern "C" fn allocate(pool: c_int, size: c_int) -> *mut c_void {
     process::lock()
         .allocate(zero_extended(pool), zero_extended(size))
@@ -40,7 +45,7 @@ pub extern "C" fn allocate(pool: c_int, size: c_int) -> *mut c_void {
 /// `void deallocate(void *ptr)`: mark the block free. Pointers that are not a
 /// block of the heap (NULL, foreign, interior) are ignored; run.s writes
 /// through them (A.6). So are blocks of a pool a Rust guard holds.
-#[unsafe(no_mangle)]
+#[cfg_attr(feature = "c-abi", unsafe(no_mangle))]
 pub extern "C" fn deallocate(ptr: *mut c_void) {
     // The only error is NotABlock, for which C has no channel: ignore it.
     let _ = process::lock().try_deallocate(ptr.cast());
@@ -48,7 +53,7 @@ pub extern "C" fn deallocate(ptr: *mut c_void) {
 
 /// `void deallocate_pool(int pool)`: free every block of `pool` (nothing, if
 /// a Rust guard holds it).
-#[unsafe(no_mangle)]
+#[cfg_attr(feature = "c-abi", unsafe(no_mangle))]
 pub extern "C" fn deallocate_pool(pool: c_int) {
     process::lock().deallocate_pool(zero_extended(pool));
 }

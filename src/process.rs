@@ -61,14 +61,41 @@ pub const GROWTH: Growth = Growth::Batched { step: BATCH_STEP };
 /// Bytes per break move with the `batched-brk` feature: 64 KiB.
 pub const BATCH_STEP: usize = 64 * 1024;
 
-/// Names this build's break growth in the compiled library, where tools can
-/// find it: the tests link C programs with `libbrk_pools.a` and must pick the
-/// archive built with the same features as themselves.
 #[cfg(not(feature = "batched-brk"))]
-pub const BUILD_TAG: &str = "brk-pools-growth:exact;";
-/// Names this build's break growth in the compiled library (see above).
+macro_rules! growth_name {
+    () => {
+        "exact"
+    };
+}
 #[cfg(feature = "batched-brk")]
-pub const BUILD_TAG: &str = "brk-pools-growth:batched;";
+macro_rules! growth_name {
+    () => {
+        "batched"
+    };
+}
+#[cfg(feature = "c-abi")]
+macro_rules! c_abi_name {
+    () => {
+        "yes"
+    };
+}
+#[cfg(not(feature = "c-abi"))]
+macro_rules! c_abi_name {
+    () => {
+        "no"
+    };
+}
+
+/// Names this build's features in the compiled library, where tools can find
+/// it: the tests link C programs with `libbrk_pools.a` and must pick the
+/// archive built with the same features as themselves.
+pub const BUILD_TAG: &str = concat!(
+    "brk-pools-build:growth=",
+    growth_name!(),
+    ",c-abi=",
+    c_abi_name!(),
+    ";"
+);
 
 /// [`BUILD_TAG`]'s bytes, kept in the library's data by `#[used]`.
 #[used]
@@ -90,13 +117,13 @@ static PROCESS_HEAP: Mutex<Heap<ProcessBreak>> =
 
 /// run.s's `memory_start` quadword, mirrored for C code that reads it
 /// (0 before the first allocation).
-#[unsafe(no_mangle)]
+#[cfg_attr(feature = "c-abi", unsafe(no_mangle))]
 #[allow(non_upper_case_globals)]
 pub static memory_start: AtomicUsize = AtomicUsize::new(0);
 
 /// run.s's `memory_end` quadword, mirrored for C code that reads it: the end
 /// of the last block (0 before the first allocation).
-#[unsafe(no_mangle)]
+#[cfg_attr(feature = "c-abi", unsafe(no_mangle))]
 #[allow(non_upper_case_globals)]
 pub static memory_end: AtomicUsize = AtomicUsize::new(0);
 
