@@ -100,46 +100,17 @@ impl Step {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn script_steps<S: BreakSource>(heap: &mut Heap<S>, script: &str) -> Vec<Step> {
-    use crate::c_abi::zero_extended;
-    use crate::script::Op;
-
-    let heap_start = heap.source().current() as usize;
-    let offset = |p: usize| crate::render::offset(p, heap_start);
-    let mut handles: Vec<Option<usize>> = Vec::new();
     let mut steps = Vec::new();
-    for line in crate::script::parse(script).into_iter().flatten() {
-        let number = steps.len();
-        let (caption, pointer) = match line.op {
-            Op::Allocate { pool, size } => {
-                let p = heap
-                    .allocate(zero_extended(pool), zero_extended(size))
-                    .ok()
-                    .map(|p| p.as_ptr() as usize);
-                let shown = p.map_or("NULL".to_string(), offset);
-                let caption = format!("op {number}: a {pool} {size} -> h{}={shown}", handles.len());
-                handles.push(p);
-                (caption, p)
-            }
-            Op::Deallocate { handle } => {
-                let p = handles.get(handle as usize).copied().flatten();
-                if let Some(p) = p {
-                    let _ = heap.try_deallocate(p as *mut u8);
-                }
-                let shown = p.map_or("NULL".to_string(), offset);
-                (format!("op {number}: d {handle} ({shown})"), p)
-            }
-            Op::DeallocatePool { pool } => {
-                heap.deallocate_pool(zero_extended(pool));
-                (format!("op {number}: p {pool}"), None)
-            }
-        };
-        // Highlight by header offset, which Heap::blocks counts from memory_start.
-        let start = heap.memory_start() as usize;
-        let highlight = pointer
-            .and_then(|p| p.checked_sub(HEADER_SIZE))
-            .and_then(|h| h.checked_sub(start));
-        steps.push(Step::of_heap(caption, heap, highlight));
-    }
+    crate::trace::replay(heap, script, |heap, event| {
+        if let crate::trace::Event::Executed { line, pointer, .. } = event {
+            // Highlight by header offset, which Heap::blocks counts from memory_start.
+            let start = heap.memory_start() as usize;
+            let highlight = pointer
+                .and_then(|p| (p.as_ptr() as usize).checked_sub(HEADER_SIZE))
+                .and_then(|h| h.checked_sub(start));
+            steps.push(Step::of_heap(line.to_string(), heap, highlight));
+        }
+    });
     steps
 }
 

@@ -20,7 +20,7 @@ use core::ptr::NonNull;
 use crate::c_abi::zero_extended;
 use crate::heap::Heap;
 use crate::render;
-use crate::script::{self, Op};
+use crate::script::{self, Op, ScriptError};
 use crate::source::BreakSource;
 
 /// When the layout is printed.
@@ -30,6 +30,84 @@ pub enum Layouts {
     EveryOp,
     /// Once, after the last operation (`trace -f`).
     FinalOnly,
+}
+
+/// What [`replay`] reports, in script order.
+#[derive(Clone, Copy, Debug)]
+pub enum Event<'a> {
+    /// A line that is not an operation; `trace.c` prints it after `!! `.
+    Rejected(&'a ScriptError),
+    /// An operation that ran; the heap passed along is the heap after it.
+    Executed {
+        /// The operation as `trace.c` prints it: `op 0: a 1 400 -> h0=+0x20`.
+        line: &'a str,
+        /// The pointer the operation returned (`a`) or was given (`d`).
+        pointer: Option<NonNull<u8>>,
+        /// The break before the first operation: what offsets count from.
+        heap_start: usize,
+    },
+}
+
+/// Runs `script` on `heap` the way the C ABI runs it (`int` arguments
+/// zero-extended, `deallocate` of something that is not a block ignored) and
+/// calls `each` after every line, with the heap as it then is. [`run`] (the
+/// text trace) and [`crate::svg::script_steps`] (the pictures) are both built
+/// on it.
+pub fn replay<S: BreakSource>(
+    heap: &mut Heap<S>,
+    script: &str,
+    mut each: impl FnMut(&Heap<S>, Event<'_>),
+) {
+    let heap_start = heap.source().current() as usize;
+    let shown = |p: Option<NonNull<u8>>| match p {
+        Some(p) => render::offset(p.as_ptr() as usize, heap_start),
+        None => "NULL".to_string(),
+    };
+    let mut handles: Vec<Option<NonNull<u8>>> = Vec::new();
+    let mut op_number = 0;
+    for line in script::parse(script) {
+        let line = match line {
+            Ok(line) => line,
+            Err(error) => {
+                each(heap, Event::Rejected(&error));
+                continue;
+            }
+        };
+        let (text, pointer) = match line.op {
+            Op::Allocate { pool, size } => {
+                let p = heap.allocate(zero_extended(pool), zero_extended(size)).ok();
+                let text = format!(
+                    "op {op_number}: a {pool} {size} -> h{}={}",
+                    handles.len(),
+                    shown(p)
+                );
+                handles.push(p);
+                (text, p)
+            }
+            Op::Deallocate { handle } => {
+                // parse() has reported handles that were not issued yet.
+                let p = handles[handle as usize];
+                if let Some(p) = p {
+                    // The C ABI ignores pointers that are not blocks; so does this.
+                    let _ = heap.try_deallocate(p.as_ptr());
+                }
+                (format!("op {op_number}: d {handle} ({})", shown(p)), p)
+            }
+            Op::DeallocatePool { pool } => {
+                heap.deallocate_pool(zero_extended(pool));
+                (format!("op {op_number}: p {pool}"), None)
+            }
+        };
+        op_number += 1;
+        each(
+            heap,
+            Event::Executed {
+                line: &text,
+                pointer,
+                heap_start,
+            },
+        );
+    }
 }
 
 /// Runs `script` on `heap` and returns the trace. Lines that are not
@@ -44,51 +122,19 @@ pub enum Layouts {
 /// ```
 pub fn run<S: BreakSource>(heap: &mut Heap<S>, script: &str, layouts: Layouts) -> String {
     let heap_start = heap.source().current() as usize;
-    let mut handles: Vec<Option<NonNull<u8>>> = Vec::new();
     let mut out = String::new();
-    let pointer = |p: Option<NonNull<u8>>| match p {
-        Some(p) => render::offset(p.as_ptr() as usize, heap_start),
-        None => "NULL".to_string(),
-    };
-    let mut op_number = 0;
-    for line in script::parse(script) {
-        let line = match line {
-            Ok(line) => line,
-            Err(error) => {
-                let _ = writeln!(out, "!! {error}");
-                continue;
-            }
-        };
-        match line.op {
-            Op::Allocate { pool, size } => {
-                let p = heap.allocate(zero_extended(pool), zero_extended(size)).ok();
-                let _ = writeln!(
-                    out,
-                    "op {op_number}: a {pool} {size} -> h{}={}",
-                    handles.len(),
-                    pointer(p)
-                );
-                handles.push(p);
-            }
-            Op::Deallocate { handle } => {
-                // parse() has reported handles that were not issued yet.
-                let p = handles[handle as usize];
-                if let Some(p) = p {
-                    // The C ABI ignores pointers that are not blocks; so does this.
-                    let _ = heap.try_deallocate(p.as_ptr());
-                }
-                let _ = writeln!(out, "op {op_number}: d {handle} ({})", pointer(p));
-            }
-            Op::DeallocatePool { pool } => {
-                heap.deallocate_pool(zero_extended(pool));
-                let _ = writeln!(out, "op {op_number}: p {pool}");
+    replay(heap, script, |heap, event| match event {
+        Event::Rejected(error) => {
+            let _ = writeln!(out, "!! {error}");
+        }
+        Event::Executed { line, .. } => {
+            out.push_str(line);
+            out.push('\n');
+            if layouts == Layouts::EveryOp {
+                out.push_str(&render::trace_layout_from(heap, heap_start));
             }
         }
-        op_number += 1;
-        if layouts == Layouts::EveryOp {
-            out.push_str(&render::trace_layout_from(heap, heap_start));
-        }
-    }
+    });
     if layouts == Layouts::FinalOnly {
         out.push_str(&render::trace_layout_from(heap, heap_start));
     }
