@@ -101,6 +101,7 @@ pub mod process;
 pub mod render;
 pub mod script;
 pub mod source;
+pub mod step;
 pub mod svg;
 pub mod trace;
 pub mod walk;

@@ -5,6 +5,7 @@ mod compare;
 mod disasm;
 mod original;
 mod run_c;
+mod step;
 mod trace;
 
 use std::fmt;
@@ -20,6 +21,10 @@ usage:
   brk-pools disasm [--markdown] [--object PATH]
                                  run.s's walk labels beside the port's machine code (objdump; PATH
                                  defaults to this executable); --markdown prints docs/machine-code.md
+  brk-pools step FILE [--compare] [--max-steps N] [--svg OUT.svg [--op N]] [--port-lib PATH]
+                                 the walks instruction by instruction under ptrace, run.s beside
+                                 the port (asm/trace.c linked with each); --compare: identical?
+                                 --svg draws one allocate's walk (the longest, or op N)
   brk-pools help                 this text
 
 FILE holds one operation a line: `a POOL SIZE`, `d H` (handle H = the H-th allocate), `p POOL`;
@@ -103,6 +108,7 @@ pub fn run(args: &[String]) -> Result<ExitCode, CliError> {
         Some("trace") => trace::run(&script_args("trace", &args[1..])?),
         Some("compare") => compare::run(&script_args("compare", &args[1..])?),
         Some("disasm") => disasm::run(&args[1..]),
+        Some("step") => step::run(&args[1..]),
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)

@@ -1,0 +1,661 @@
+//! `brk-pools step`: the walks instruction by instruction, on both machines.
+//!
+//! The same C driver (`asm/trace.c`) runs an operation script twice, linked
+//! once with run.s and once with `libbrk_pools.a`, each under `ptrace`
+//! ([`tracer`]). Every executed instruction of the ported labels
+//! (`allocate_loop`, `try_next_block`, the header stores of
+//! `allocate_move_break`, `deallocate`, `deallocate_pool_loop`,
+//! `deallocate_from_pool`) is recorded with, after it, the registers of
+//! run.s's contract that it reads or writes (`%r10 %rdx %rsi %rcx %rdi %r8
+//! %rax`), the flags a conditional jump reads (CF, ZF) and, for a jump,
+//! whether it was taken ([`decode`]). Which run.s instruction each executed
+//! instruction is comes from [`pairing`], which also lists the few
+//! instructions that only one side has ([`pairing::PAIRING`]): shown, never
+//! compared.
+//!
+//! Pointers (`%rsi %rcx %r8`, `%rdi` in `deallocate`, `%rax`) are shown and
+//! compared as offsets from the driver's heap start (`heap0`, the break
+//! before the first operation); the pool and size (`%r10 %rdx`, `%rdi` in
+//! the pool walk) stay numbers. The role decides, not the value. Registers an
+//! instruction does not touch are not compared, nor are code addresses.
+//!
+//! [`picture`] draws one allocate's walk as SVG.
+
+pub mod decode;
+pub mod elf;
+pub mod pairing;
+pub mod picture;
+pub mod tracer;
+
+use std::fmt;
+use std::path::PathBuf;
+
+use decode::{CONTRACT, Flag, Reg};
+use pairing::{Entry, Map, Slot};
+use tracer::{Event, Headers, Recording};
+
+/// The default `--max-steps`: about two to three minutes of stepping.
+pub const DEFAULT_MAX_STEPS: u64 = 1_000_000;
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct StepOptions {
+    /// The operation script (the text of a `.ops` file).
+    pub script: String,
+    /// `asm/trace.c` linked with run.s (its `memory_start`/`memory_end` made
+    /// global), with its symbol table.
+    pub original_driver: PathBuf,
+    /// `asm/trace.c` linked with `libbrk_pools.a`.
+    pub port_driver: PathBuf,
+    /// Most instructions to single-step on each side.
+    pub max_steps: u64,
+    /// Read the heap's headers before every allocate walk (for [`picture`]).
+    pub read_headers: bool,
+}
+
+impl StepOptions {
+    /// Options with the default step limit and no header reads.
+    pub fn new(script: &str, original_driver: PathBuf, port_driver: PathBuf) -> StepOptions {
+        StepOptions {
+            script: script.to_string(),
+            original_driver,
+            port_driver,
+            max_steps: DEFAULT_MAX_STEPS,
+            read_headers: false,
+        }
+    }
+}
+
+/// Why `step` could not run to the end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StepError {
+    /// A driver executable lacks what the tracer needs.
+    Executable {
+        /// The executable.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A system call of the tracer failed.
+    Trace {
+        /// `run.s` or `port`.
+        side: &'static str,
+        /// What failed.
+        message: String,
+    },
+    /// More than `limit` instructions to step.
+    MaxSteps {
+        /// `run.s` or `port`.
+        side: &'static str,
+        /// The limit.
+        limit: u64,
+    },
+    /// `brk-pools step --svg --op N`: operation N is not an allocate that
+    /// walked.
+    NoWalk {
+        /// What was asked for.
+        message: String,
+    },
+}
+
+impl fmt::Display for StepError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StepError::Executable { path, message } => {
+                write!(f, "{}: {message}", path.display())
+            }
+            StepError::Trace { side, message } => write!(f, "tracing the {side} driver: {message}"),
+            StepError::MaxSteps { side, limit } => write!(
+                f,
+                "the {side} driver needs more than {limit} single steps; the script is too long \
+                 for step (raise --max-steps, or shorten it)"
+            ),
+            StepError::NoWalk { message } => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for StepError {}
+
+/// A register value as compared: a pointer as an offset from the heap start,
+/// or a number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Value {
+    /// A pointer: `address - heap0`.
+    Offset(i128),
+    /// A pool, a size, a null.
+    Number(u64),
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Value::Offset(offset) if offset < 0 => write!(f, "-{:#x}", -offset),
+            Value::Offset(offset) => write!(f, "+{offset:#x}"),
+            Value::Number(number) => write!(f, "{number}"),
+        }
+    }
+}
+
+/// A register and its value after an instruction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RegValue {
+    /// The register.
+    pub reg: Reg,
+    /// Its value after the instruction.
+    pub value: Value,
+    /// Whether the instruction wrote it (`:=` in listings) or only read it.
+    pub written: bool,
+}
+
+impl fmt::Display for RegValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let assign = if self.written { ":=" } else { "=" };
+        write!(f, "{}{assign}{}", self.reg.name(), self.value)
+    }
+}
+
+/// One executed instruction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Executed {
+    /// Which run.s instruction it is (or which pairing row).
+    pub slot: Slot,
+    /// The run.s label it is shown under.
+    pub label: &'static str,
+    /// AT&T text without the jump target (compared).
+    pub text: String,
+    /// AT&T text with the jump target named (shown).
+    pub shown: String,
+    /// The contract registers it reads or writes, after it (compared).
+    pub touched: Vec<RegValue>,
+    /// All seven contract registers after it (shown at a difference).
+    pub all: Vec<RegValue>,
+    /// The flags a conditional jump reads, with their values (compared).
+    pub flags: Vec<(Flag, bool)>,
+    /// For a jump: taken or not (compared).
+    pub taken: Option<bool>,
+}
+
+impl Executed {
+    /// Whether this instruction is compared (not a row of the pairing table).
+    pub fn compared(&self) -> bool {
+        matches!(self.slot, Slot::Label { .. })
+    }
+
+    /// Registers, flags and decision, as listed: `rsi:=+0x20 rcx=+0x80`,
+    /// `CF=0 ZF=1 taken`.
+    pub fn effects(&self) -> String {
+        let mut parts: Vec<String> = self.touched.iter().map(ToString::to_string).collect();
+        parts.extend(
+            self.flags
+                .iter()
+                .map(|(flag, set)| format!("{}={}", flag.name(), u8::from(*set))),
+        );
+        match self.taken {
+            Some(true) => parts.push("taken".to_string()),
+            Some(false) => parts.push("not taken".to_string()),
+            None => {}
+        }
+        parts.join(" ")
+    }
+
+    fn all_registers(&self) -> String {
+        let all: Vec<String> = self
+            .all
+            .iter()
+            .map(|r| format!("{}={}", r.reg.name(), r.value))
+            .collect();
+        all.join(" ")
+    }
+}
+
+/// One operation of the script, as both sides ran it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Operation {
+    /// 0-based, as trace.c numbers them.
+    pub number: usize,
+    /// The call, from the original's registers: `allocate(1, 400)`.
+    pub call: String,
+    /// run.s's instructions.
+    pub original: Vec<Executed>,
+    /// The port's instructions.
+    pub port: Vec<Executed>,
+    /// The original's heap before its allocate walk (with
+    /// [`StepOptions::read_headers`]).
+    pub headers: Option<Headers>,
+    /// The original's heap start, to turn header addresses into offsets.
+    pub heap0: u64,
+}
+
+/// What `step` saw.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepOutcome {
+    /// Each operation both sides ran (as many as the side with more).
+    pub operations: Vec<Operation>,
+    /// Operations run by run.s's and by the port's driver.
+    pub operation_counts: [usize; 2],
+    /// How each driver ended (`exit 0`, `signal 11`).
+    pub statuses: [String; 2],
+    /// Signals each tracee received.
+    pub signals: [Vec<i32>; 2],
+    /// Instructions single-stepped on each side.
+    pub steps: [u64; 2],
+    /// Notes on how the port's blocks were matched.
+    pub notes: Vec<String>,
+}
+
+/// Runs the script through both drivers under ptrace.
+///
+/// # Errors
+/// See [`StepError`].
+pub fn run(options: &StepOptions) -> Result<StepOutcome, StepError> {
+    let original_exe = elf::Executable::read(&options.original_driver)?;
+    let port_exe = elf::Executable::read(&options.port_driver)?;
+    let original_map = pairing::original_map(&original_exe, &options.original_driver)?;
+    let port_map = pairing::port_map(
+        &port_exe,
+        &options.port_driver,
+        &original_exe,
+        &options.original_driver,
+    )?;
+    let original = tracer::record(
+        &options.original_driver,
+        "run.s",
+        &original_map,
+        &options.script,
+        options.max_steps,
+        options.read_headers,
+    )?;
+    let port = tracer::record(
+        &options.port_driver,
+        "port",
+        &port_map,
+        &options.script,
+        options.max_steps,
+        false,
+    )?;
+    let original_ops = operations(&original, &original_map);
+    let port_ops = operations(&port, &port_map);
+    let counts = [original_ops.len(), port_ops.len()];
+    let mut operations = Vec::new();
+    let mut original_ops = original_ops.into_iter();
+    let mut port_ops = port_ops.into_iter();
+    let heap0 = original.heap0;
+    for number in 0..counts[0].max(counts[1]) {
+        let (call, original, headers) = original_ops.next().unwrap_or_default();
+        let (port_call, port, _) = port_ops.next().unwrap_or_default();
+        operations.push(Operation {
+            number,
+            call: if call.is_empty() { port_call } else { call },
+            original,
+            port,
+            headers,
+            heap0,
+        });
+    }
+    let signals = |r: &Recording| {
+        r.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Signal(s) => Some(*s),
+                _ => None,
+            })
+            .collect()
+    };
+    Ok(StepOutcome {
+        operations,
+        operation_counts: counts,
+        statuses: [original.status.clone(), port.status.clone()],
+        signals: [signals(&original), signals(&port)],
+        steps: [original.steps, port.steps],
+        notes: port_map.notes.clone(),
+    })
+}
+
+/// The role of a register in a label: pointer or number.
+fn is_pointer(reg: Reg, label: &str, slot: Slot) -> bool {
+    match reg {
+        Reg::R10 | Reg::Rdx => false,
+        Reg::Rdi => !label.starts_with("deallocate_pool") && label != "deallocate_from_pool",
+        Reg::Rax => slot != Slot::Unpaired(3),
+        Reg::Rsi | Reg::Rcx | Reg::R8 => true,
+    }
+}
+
+type OperationParts = (String, Vec<Executed>, Option<Headers>);
+
+/// Splits a recording into operations and describes each step.
+fn operations(recording: &Recording, map: &Map) -> Vec<OperationParts> {
+    let heap0 = recording.heap0;
+    let offset = |value: u64| Value::Offset(i128::from(value) - i128::from(heap0));
+    let mut out: Vec<OperationParts> = Vec::new();
+    for event in &recording.events {
+        match event {
+            Event::Operation { entry, args } => {
+                let call = match entry {
+                    Entry::Allocate => format!("allocate({}, {})", args[0], args[1]),
+                    Entry::Deallocate => format!("deallocate({})", offset(args[0])),
+                    Entry::DeallocatePool => format!("deallocate_pool({})", args[0]),
+                };
+                out.push((call, Vec::new(), None));
+            }
+            Event::Headers(headers) => {
+                if let Some(last) = out.last_mut() {
+                    last.2 = Some(headers.clone());
+                }
+            }
+            Event::Step { address, after } => {
+                let Some(site) = map.sites.get(address) else {
+                    continue;
+                };
+                let value = |reg: Reg, written: bool| {
+                    let raw = after.values[CONTRACT.iter().position(|&r| r == reg).unwrap_or(0)];
+                    RegValue {
+                        reg,
+                        value: if is_pointer(reg, site.label, site.slot) {
+                            offset(raw)
+                        } else {
+                            Value::Number(raw)
+                        },
+                        written,
+                    }
+                };
+                let decoded = &site.decoded;
+                let touched = decoded
+                    .touched()
+                    .into_iter()
+                    .map(|reg| value(reg, decoded.writes.contains(&reg)))
+                    .collect();
+                let all = CONTRACT.into_iter().map(|reg| value(reg, false)).collect();
+                let flags = decoded
+                    .flags_read
+                    .iter()
+                    .map(|&flag| (flag, after.rflags & flag.bit() != 0))
+                    .collect();
+                let next = after.rip.wrapping_sub(recording.bias);
+                let taken = decoded
+                    .target
+                    .map(|_| next != decoded.address + decoded.length);
+                let shown = match &site.target_name {
+                    Some(name) => format!("{} {name}", decoded.text),
+                    None => decoded.text.clone(),
+                };
+                let executed = Executed {
+                    slot: site.slot,
+                    label: site.label,
+                    text: decoded.text.clone(),
+                    shown,
+                    touched,
+                    all,
+                    flags,
+                    taken,
+                };
+                match out.last_mut() {
+                    Some(last) => last.1.push(executed),
+                    None => out.push(("(before the first operation)".into(), vec![executed], None)),
+                }
+            }
+            Event::Signal(_) => {}
+        }
+    }
+    out
+}
+
+/// The first difference between the two sides.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Difference {
+    /// The operation's number.
+    pub operation: usize,
+    /// The operation's call.
+    pub call: String,
+    /// 1-based position among the operation's compared instructions.
+    pub position: usize,
+    /// run.s's instruction there (none if the original stopped earlier).
+    pub original: Option<Executed>,
+    /// The port's instruction there.
+    pub port: Option<Executed>,
+    /// What differs.
+    pub what: String,
+}
+
+/// The verdict of `step --compare`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Comparison {
+    /// Every compared instruction agrees.
+    Identical {
+        /// Instructions compared (pairs).
+        instructions: usize,
+        /// Operations.
+        operations: usize,
+    },
+    /// The first difference.
+    Differs(Box<Difference>),
+}
+
+impl fmt::Display for Comparison {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Comparison::Identical {
+                instructions,
+                operations,
+            } => write!(
+                f,
+                "identical: {instructions} instructions over {operations} operations"
+            ),
+            Comparison::Differs(d) => {
+                writeln!(
+                    f,
+                    "first difference: op {} {}, compared instruction {} of the operation: {}",
+                    d.operation, d.call, d.position, d.what
+                )?;
+                for (side, executed) in [("run.s", &d.original), ("port ", &d.port)] {
+                    match executed {
+                        Some(e) => {
+                            writeln!(
+                                f,
+                                "  {side}  {:<20} {:<28} {}",
+                                e.label,
+                                e.shown,
+                                e.effects()
+                            )?;
+                        }
+                        None => writeln!(f, "  {side}  (no more instructions in this operation)")?,
+                    }
+                }
+                for (side, executed) in [("run.s", &d.original), ("port ", &d.port)] {
+                    if let Some(e) = executed {
+                        writeln!(f, "  {side}  registers after it: {}", e.all_registers())?;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl StepOutcome {
+    /// Compares the two sides instruction by instruction: the run.s
+    /// instruction, the registers each one touches, the flags a jump reads,
+    /// taken or not. The pairing table's instructions are skipped. A
+    /// difference in behaviour is reported first; if there is none, the
+    /// first executed instruction whose text differs (a changed jump
+    /// condition that never decided differently) is.
+    pub fn compare(&self) -> Comparison {
+        let mut compared = 0;
+        let mut first_text_difference = None;
+        for op in &self.operations {
+            let original: Vec<&Executed> = op.original.iter().filter(|e| e.compared()).collect();
+            let port: Vec<&Executed> = op.port.iter().filter(|e| e.compared()).collect();
+            for at in 0..original.len().max(port.len()) {
+                let (a, b) = (original.get(at).copied(), port.get(at).copied());
+                let what = match (a, b) {
+                    (Some(a), Some(b)) if a.slot != b.slot => {
+                        Some("a different run.s instruction".to_string())
+                    }
+                    (Some(a), Some(b)) => {
+                        let mut what = Vec::new();
+                        if a.touched != b.touched {
+                            what.push("registers");
+                        }
+                        if a.flags != b.flags {
+                            what.push("flags");
+                        }
+                        if a.taken != b.taken {
+                            what.push("taken");
+                        }
+                        if what.is_empty() && a.text != b.text && first_text_difference.is_none() {
+                            first_text_difference = Some(self.difference(
+                                op,
+                                at,
+                                a,
+                                b,
+                                "the instruction (same effects here)".to_string(),
+                            ));
+                        }
+                        (!what.is_empty()).then(|| what.join(", "))
+                    }
+                    (Some(_), None) => Some("the port's walk ended earlier".to_string()),
+                    (None, Some(_)) => Some("run.s's walk ended earlier".to_string()),
+                    (None, None) => None,
+                };
+                if let Some(what) = what {
+                    return Comparison::Differs(Box::new(Difference {
+                        operation: op.number,
+                        call: op.call.clone(),
+                        position: at + 1,
+                        original: a.cloned(),
+                        port: b.cloned(),
+                        what,
+                    }));
+                }
+                compared += 1;
+            }
+        }
+        let [original_ops, port_ops] = self.operation_counts;
+        let ending = if original_ops != port_ops {
+            Some(format!(
+                "run.s's driver ran {original_ops} operations, the port's {port_ops}"
+            ))
+        } else if self.statuses[0] != self.statuses[1] || self.signals[0] != self.signals[1] {
+            Some(format!(
+                "run.s's driver ended with {} (signals {:?}), the port's with {} (signals {:?})",
+                self.statuses[0], self.signals[0], self.statuses[1], self.signals[1]
+            ))
+        } else {
+            None
+        };
+        if let Some(what) = ending {
+            return Comparison::Differs(Box::new(Difference {
+                operation: self.operations.len(),
+                call: "(the end of the run)".to_string(),
+                position: 0,
+                original: None,
+                port: None,
+                what,
+            }));
+        }
+        if let Some(difference) = first_text_difference {
+            return Comparison::Differs(Box::new(difference));
+        }
+        Comparison::Identical {
+            instructions: compared,
+            operations: self.operations.len(),
+        }
+    }
+
+    fn difference(
+        &self,
+        op: &Operation,
+        at: usize,
+        a: &Executed,
+        b: &Executed,
+        what: String,
+    ) -> Difference {
+        Difference {
+            operation: op.number,
+            call: op.call.clone(),
+            position: at + 1,
+            original: Some(a.clone()),
+            port: Some(b.clone()),
+            what,
+        }
+    }
+
+    /// The default listing: per operation, run.s on the left and the port
+    /// on the right, one instruction a line (label, AT&T text, registers
+    /// after it: `:=` written, `=` read). Lines of the pairing table are
+    /// marked `~` and not compared; compared lines that differ, `!=`.
+    pub fn side_by_side(&self) -> String {
+        use std::fmt::Write;
+        let cell = |e: Option<&Executed>| -> String {
+            e.map_or_else(String::new, |e| {
+                format!("{:<20} {:<28} {}", e.label, e.shown, e.effects())
+            })
+        };
+        let mut rows: Vec<(String, String, String)> = Vec::new();
+        let mut heads: Vec<(usize, String)> = Vec::new();
+        for op in &self.operations {
+            heads.push((rows.len(), format!("op {}: {}", op.number, op.call)));
+            let (o, p) = (&op.original, &op.port);
+            if o.is_empty() && p.is_empty() {
+                let none = "(no walk instruction)".to_string();
+                rows.push(("  ".to_string(), none.clone(), none));
+            }
+            let (mut i, mut j) = (0, 0);
+            while i < o.len() || j < p.len() {
+                let (a, b) = (o.get(i), p.get(j));
+                let (left, right) = match (a.map(|e| e.slot), b.map(|e| e.slot)) {
+                    (Some(Slot::Unpaired(x)), Some(Slot::Unpaired(y))) if x == y => (a, b),
+                    (Some(Slot::Unpaired(_)), _) => (a, None),
+                    (_, Some(Slot::Unpaired(_))) => (None, b),
+                    _ => (a, b),
+                };
+                i += usize::from(left.is_some());
+                j += usize::from(right.is_some());
+                let marker = match (left, right) {
+                    (Some(l), _) | (_, Some(l)) if !l.compared() => "~ ",
+                    (Some(l), Some(r)) if l.slot == r.slot && l.touched == r.touched
+                        && l.flags == r.flags && l.taken == r.taken => "  ",
+                    _ => "!=",
+                };
+                rows.push((marker.to_string(), cell(left), cell(right)));
+            }
+        }
+        let width = rows
+            .iter()
+            .map(|r| r.1.chars().count())
+            .chain(["run.s".len()])
+            .max()
+            .unwrap_or(0);
+        let mut out = String::new();
+        for note in &self.notes {
+            let _ = writeln!(out, "note: {note}");
+        }
+        let mut heads = heads.into_iter().peekable();
+        for (at, (marker, left, right)) in rows.iter().enumerate() {
+            while let Some((_, head)) = heads.next_if(|(row, _)| *row == at) {
+                let _ = writeln!(out, "{head}");
+                let _ = writeln!(out, "   {:<width$} | port", "run.s");
+            }
+            let line = format!("{marker} {left:<width$} | {right}");
+            let _ = writeln!(out, "{}", line.trim_end());
+        }
+        out.push_str("~ = pairing table, shown and not compared:\n");
+        out.push_str(&pairing_table());
+        out
+    }
+}
+
+/// The pairing table as text.
+pub fn pairing_table() -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    for row in &pairing::PAIRING {
+        let _ = writeln!(
+            out,
+            "  {:<26} | {:<38} | {}",
+            row.original, row.port, row.reason
+        );
+    }
+    out
+}
