@@ -52,7 +52,11 @@ fn parse(args: &[String]) -> Result<Args, CliError> {
                 return Err(CliError(format!("step: unknown option {option}\n{USAGE}")));
             }
             path if parsed.file.is_empty() => parsed.file = path.to_string(),
-            extra => return Err(CliError(format!("step: unexpected argument {extra}\n{USAGE}"))),
+            extra => {
+                return Err(CliError(format!(
+                    "step: unexpected argument {extra}\n{USAGE}"
+                )));
+            }
         }
     }
     if parsed.file.is_empty() {
@@ -93,7 +97,11 @@ fn port_driver(lib: &Path) -> Result<PathBuf, CliError> {
         .arg(&partial)
         .current_dir(&dir)
         .output()
-        .map_err(|e| CliError(format!("cannot run gcc ({e}): apt-get install gcc binutils")))?;
+        .map_err(|e| {
+            CliError(format!(
+                "cannot run gcc ({e}): apt-get install gcc binutils"
+            ))
+        })?;
     if !output.status.success() {
         return Err(CliError(format!(
             "gcc failed linking {}:\n{}",

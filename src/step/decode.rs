@@ -3,7 +3,7 @@
 
 use iced_x86::{
     Decoder, DecoderOptions, FlowControl, Formatter, GasFormatter, Instruction,
-    InstructionInfoFactory, NumberBase, OpAccess, Register, RflagsBits,
+    InstructionInfoFactory, Mnemonic, NumberBase, OpAccess, Register, RflagsBits,
 };
 
 /// run.s's register contract, in the order the tracer shows them.
@@ -98,6 +98,8 @@ pub struct Decoded {
     pub address: u64,
     /// Its length in bytes.
     pub length: u64,
+    /// Its mnemonic (a cheap first test when searching code).
+    pub mnemonic: Mnemonic,
     /// The AT&T text without a branch target: `cmpq %rsi, %rcx`, `jb`.
     pub text: String,
     /// For a near jump: where it goes.
@@ -136,18 +138,31 @@ fn formatter() -> GasFormatter {
 }
 
 /// Decodes `bytes`, which start at `address`, to the end (a linear sweep;
-/// undecodable bytes become `(bad)` one byte long).
-pub fn decode(bytes: &[u8], address: u64) -> Vec<Decoded> {
+/// undecodable bytes become invalid instructions one byte long).
+pub fn decode_raw(bytes: &[u8], address: u64) -> Vec<Instruction> {
     let mut decoder = Decoder::with_ip(64, bytes, address, DecoderOptions::NONE);
-    let mut formatter = formatter();
-    let mut info = InstructionInfoFactory::new();
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(bytes.len() / 4);
     let mut instruction = Instruction::default();
     while decoder.can_decode() {
         decoder.decode_out(&mut instruction);
-        out.push(describe(&instruction, &mut formatter, &mut info));
+        out.push(instruction);
     }
     out
+}
+
+/// Describes decoded instructions: text, registers, flags.
+pub fn describe_all(instructions: &[Instruction]) -> Vec<Decoded> {
+    let mut formatter = formatter();
+    let mut info = InstructionInfoFactory::new();
+    instructions
+        .iter()
+        .map(|i| describe(i, &mut formatter, &mut info))
+        .collect()
+}
+
+/// [`decode_raw`] and [`describe_all`].
+pub fn decode(bytes: &[u8], address: u64) -> Vec<Decoded> {
+    describe_all(&decode_raw(bytes, address))
 }
 
 fn describe(
@@ -198,6 +213,7 @@ fn describe(
     Decoded {
         address: instruction.ip(),
         length: instruction.len() as u64,
+        mnemonic: instruction.mnemonic(),
         text,
         target: branch.then(|| instruction.near_branch_target()),
         conditional,

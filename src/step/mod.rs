@@ -118,7 +118,7 @@ impl fmt::Display for StepError {
 impl std::error::Error for StepError {}
 
 /// A register value as compared: a pointer as an offset from the heap start,
-/// or a number.
+/// or a number (a pool, a size, or a null pointer).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Value {
     /// A pointer: `address - heap0`.
@@ -244,72 +244,139 @@ pub struct StepOutcome {
     pub notes: Vec<String>,
 }
 
-/// Runs the script through both drivers under ptrace.
+/// The two drivers, read and matched once (finding the port's blocks
+/// decodes its whole `.text`), for running many scripts.
+#[derive(Clone, Debug)]
+pub struct Drivers {
+    original_driver: PathBuf,
+    port_driver: PathBuf,
+    original_map: Map,
+    port_map: Map,
+}
+
+impl Drivers {
+    /// Reads both executables and finds the recorded instructions in each.
+    ///
+    /// # Errors
+    /// [`StepError::Executable`] if a symbol, a label or a port block is
+    /// missing.
+    pub fn load(original_driver: PathBuf, port_driver: PathBuf) -> Result<Drivers, StepError> {
+        let original_exe = elf::Executable::read(&original_driver)?;
+        let port_exe = elf::Executable::read(&port_driver)?;
+        let original_map = pairing::original_map(&original_exe, &original_driver)?;
+        let port_map = pairing::port_map(&port_exe, &port_driver, &original_exe, &original_driver)?;
+        Ok(Drivers {
+            original_driver,
+            port_driver,
+            original_map,
+            port_map,
+        })
+    }
+
+    /// Notes on how the port's blocks were matched (a changed jump
+    /// condition).
+    pub fn notes(&self) -> &[String] {
+        &self.port_map.notes
+    }
+
+    /// Runs `script` through both drivers under ptrace.
+    ///
+    /// # Errors
+    /// [`StepError::Trace`] or [`StepError::MaxSteps`].
+    pub fn run(
+        &self,
+        script: &str,
+        max_steps: u64,
+        read_headers: bool,
+    ) -> Result<StepOutcome, StepError> {
+        let original = tracer::record(
+            &self.original_driver,
+            "run.s",
+            &self.original_map,
+            script,
+            max_steps,
+            read_headers,
+        )?;
+        let port = tracer::record(
+            &self.port_driver,
+            "port",
+            &self.port_map,
+            script,
+            max_steps,
+            false,
+        )?;
+        let original_ops = operations(&original, &self.original_map);
+        let port_ops = operations(&port, &self.port_map);
+        let counts = [original_ops.len(), port_ops.len()];
+        let mut operations = Vec::new();
+        let mut original_ops = original_ops.into_iter();
+        let mut port_ops = port_ops.into_iter();
+        let heap0 = original.heap0;
+        for number in 0..counts[0].max(counts[1]) {
+            let (call, mut original, headers) = original_ops.next().unwrap_or_default();
+            let (port_call, port, _) = port_ops.next().unwrap_or_default();
+            if port.is_empty() && is_empty_heap_pool_walk(&original) {
+                for executed in &mut original {
+                    executed.slot = Slot::Unpaired(pairing::ROW_EMPTY_HEAP);
+                }
+            }
+            operations.push(Operation {
+                number,
+                call: if call.is_empty() { port_call } else { call },
+                original,
+                port,
+                headers,
+                heap0,
+            });
+        }
+        let signals = |r: &Recording| {
+            r.events
+                .iter()
+                .filter_map(|e| match e {
+                    Event::Signal(s) => Some(*s),
+                    _ => None,
+                })
+                .collect()
+        };
+        Ok(StepOutcome {
+            operations,
+            operation_counts: counts,
+            statuses: [original.status.clone(), port.status.clone()],
+            signals: [signals(&original), signals(&port)],
+            steps: [original.steps, port.steps],
+            notes: self.port_map.notes.clone(),
+        })
+    }
+}
+
+/// run.s's `deallocate_pool` before the first allocate: `cmpq %rsi, %rcx`
+/// with both null, `je` taken, and nothing else.
+fn is_empty_heap_pool_walk(original: &[Executed]) -> bool {
+    let null = |e: &Executed| {
+        e.all
+            .iter()
+            .filter(|r| matches!(r.reg, Reg::Rsi | Reg::Rcx))
+            .all(|r| r.value == Value::Number(0))
+    };
+    matches!(
+        original,
+        [cmp, je] if cmp.slot == Slot::Label { label: "deallocate_pool_loop", index: 0 }
+            && null(cmp)
+            && je.taken == Some(true)
+    )
+}
+
+/// Runs the script through both drivers under ptrace
+/// ([`Drivers::load`] and [`Drivers::run`]).
 ///
 /// # Errors
 /// See [`StepError`].
 pub fn run(options: &StepOptions) -> Result<StepOutcome, StepError> {
-    let original_exe = elf::Executable::read(&options.original_driver)?;
-    let port_exe = elf::Executable::read(&options.port_driver)?;
-    let original_map = pairing::original_map(&original_exe, &options.original_driver)?;
-    let port_map = pairing::port_map(
-        &port_exe,
-        &options.port_driver,
-        &original_exe,
-        &options.original_driver,
-    )?;
-    let original = tracer::record(
-        &options.original_driver,
-        "run.s",
-        &original_map,
+    Drivers::load(options.original_driver.clone(), options.port_driver.clone())?.run(
         &options.script,
         options.max_steps,
         options.read_headers,
-    )?;
-    let port = tracer::record(
-        &options.port_driver,
-        "port",
-        &port_map,
-        &options.script,
-        options.max_steps,
-        false,
-    )?;
-    let original_ops = operations(&original, &original_map);
-    let port_ops = operations(&port, &port_map);
-    let counts = [original_ops.len(), port_ops.len()];
-    let mut operations = Vec::new();
-    let mut original_ops = original_ops.into_iter();
-    let mut port_ops = port_ops.into_iter();
-    let heap0 = original.heap0;
-    for number in 0..counts[0].max(counts[1]) {
-        let (call, original, headers) = original_ops.next().unwrap_or_default();
-        let (port_call, port, _) = port_ops.next().unwrap_or_default();
-        operations.push(Operation {
-            number,
-            call: if call.is_empty() { port_call } else { call },
-            original,
-            port,
-            headers,
-            heap0,
-        });
-    }
-    let signals = |r: &Recording| {
-        r.events
-            .iter()
-            .filter_map(|e| match e {
-                Event::Signal(s) => Some(*s),
-                _ => None,
-            })
-            .collect()
-    };
-    Ok(StepOutcome {
-        operations,
-        operation_counts: counts,
-        statuses: [original.status.clone(), port.status.clone()],
-        signals: [signals(&original), signals(&port)],
-        steps: [original.steps, port.steps],
-        notes: port_map.notes.clone(),
-    })
+    )
 }
 
 /// The role of a register in a label: pointer or number.
@@ -317,7 +384,7 @@ fn is_pointer(reg: Reg, label: &str, slot: Slot) -> bool {
     match reg {
         Reg::R10 | Reg::Rdx => false,
         Reg::Rdi => !label.starts_with("deallocate_pool") && label != "deallocate_from_pool",
-        Reg::Rax => slot != Slot::Unpaired(3),
+        Reg::Rax => slot != Slot::Unpaired(pairing::ROW_END_XOR),
         Reg::Rsi | Reg::Rcx | Reg::R8 => true,
     }
 }
@@ -327,7 +394,11 @@ type OperationParts = (String, Vec<Executed>, Option<Headers>);
 /// Splits a recording into operations and describes each step.
 fn operations(recording: &Recording, map: &Map) -> Vec<OperationParts> {
     let heap0 = recording.heap0;
-    let offset = |value: u64| Value::Offset(i128::from(value) - i128::from(heap0));
+    // A null pointer stays 0; any other pointer is an offset from heap0.
+    let offset = |value: u64| match value {
+        0 => Value::Number(0),
+        _ => Value::Offset(i128::from(value) - i128::from(heap0)),
+    };
     let mut out: Vec<OperationParts> = Vec::new();
     for event in &recording.events {
         match event {
@@ -464,7 +535,11 @@ impl fmt::Display for Comparison {
                 }
                 for (side, executed) in [("run.s", &d.original), ("port ", &d.port)] {
                     if let Some(e) = executed {
-                        writeln!(f, "  {side}  registers after it: {}", e.all_registers())?;
+                        writeln!(
+                            f,
+                            "  {side}  all seven after it (untouched ones not compared): {}",
+                            e.all_registers()
+                        )?;
                     }
                 }
                 Ok(())
@@ -497,7 +572,14 @@ impl StepOutcome {
                         if a.touched != b.touched {
                             what.push("registers");
                         }
-                        if a.flags != b.flags {
+                        // Flags both jumps read (a changed condition may
+                        // read another set: that is a text difference).
+                        let flags_differ = a.flags.iter().any(|(flag, set)| {
+                            b.flags
+                                .iter()
+                                .any(|(other, value)| other == flag && value != set)
+                        });
+                        if flags_differ {
                             what.push("flags");
                         }
                         if a.taken != b.taken {
@@ -614,8 +696,14 @@ impl StepOutcome {
                 j += usize::from(right.is_some());
                 let marker = match (left, right) {
                     (Some(l), _) | (_, Some(l)) if !l.compared() => "~ ",
-                    (Some(l), Some(r)) if l.slot == r.slot && l.touched == r.touched
-                        && l.flags == r.flags && l.taken == r.taken => "  ",
+                    (Some(l), Some(r))
+                        if l.slot == r.slot
+                            && l.touched == r.touched
+                            && l.taken == r.taken
+                            && l.text == r.text =>
+                    {
+                        "  "
+                    }
                     _ => "!=",
                 };
                 rows.push((marker.to_string(), cell(left), cell(right)));

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use crate::disasm::{CHECKED_LABELS, Part};
 
 use super::StepError;
-use super::decode::{Decoded, decode};
+use super::decode::{Decoded, decode, decode_raw, describe_all};
 use super::elf::Executable;
 
 /// One row of the pairing table: an instruction that one side executes and
@@ -37,7 +37,7 @@ pub struct PairingRow {
 }
 
 /// The pairing table.
-pub const PAIRING: [PairingRow; 4] = [
+pub const PAIRING: [PairingRow; 5] = [
     PairingRow {
         original: "allocate_loop: ret",
         port: "jmp 5f (to the end of the asm block)",
@@ -59,12 +59,22 @@ pub const PAIRING: [PairingRow; 4] = [
         reason: "reached memory_end: the block returns null and Rust moves the break \
                  (run.s's je goes straight to allocate_move_break)",
     },
+    PairingRow {
+        original: "deallocate_pool_loop: cmpq, je (empty heap)",
+        port: "-",
+        reason: "deallocate_pool before the first allocate: run.s walks from memory_start = \
+                 memory_end = 0; the port has no segment and runs no walk",
+    },
 ];
 
 const ROW_LOOP_RET: usize = 0;
 const ROW_MOVE_BREAK_RET: usize = 1;
 const ROW_DEALLOCATE_RET: usize = 2;
-const ROW_END_XOR: usize = 3;
+/// The row of the port's `xorl %eax, %eax` (its `%rax` is a null, not a
+/// pointer).
+pub const ROW_END_XOR: usize = 3;
+/// The row of run.s's pool walk over the empty heap.
+pub const ROW_EMPTY_HEAP: usize = 4;
 
 /// Where an executed instruction belongs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -273,6 +283,7 @@ struct Expected {
     slot: Slot,
     label: &'static str,
     text: String,
+    mnemonic: iced_x86::Mnemonic,
     conditional: bool,
 }
 
@@ -295,20 +306,32 @@ fn port_blocks(parts: &[(&'static str, Vec<Decoded>)]) -> Vec<Vec<Expected>> {
                 slot: Slot::Label { label, index },
                 label,
                 text: d.text.clone(),
+                mnemonic: d.mnemonic,
                 conditional: d.conditional,
             })
             .collect()
     };
-    let port_only = |row: usize, label: &'static str, text: &str| Expected {
+    let port_only = |row: usize, label: &'static str, text: &str, mnemonic| Expected {
         slot: Slot::Unpaired(row),
         label,
         text: text.to_string(),
+        mnemonic,
         conditional: false,
     };
     let mut allocate_loop = from("allocate_loop", false);
-    allocate_loop.push(port_only(ROW_LOOP_RET, "allocate_loop", "jmp"));
+    allocate_loop.push(port_only(
+        ROW_LOOP_RET,
+        "allocate_loop",
+        "jmp",
+        iced_x86::Mnemonic::Jmp,
+    ));
     allocate_loop.extend(from("try_next_block", true));
-    allocate_loop.push(port_only(ROW_END_XOR, "allocate_loop", "xorl %eax, %eax"));
+    allocate_loop.push(port_only(
+        ROW_END_XOR,
+        "allocate_loop",
+        "xorl %eax, %eax",
+        iced_x86::Mnemonic::Xor,
+    ));
     let mut deallocate_pool_loop = from("deallocate_pool_loop", true);
     deallocate_pool_loop.extend(from("deallocate_from_pool", true));
     vec![
@@ -333,7 +356,7 @@ pub fn port_map(
 ) -> Result<Map, StepError> {
     let (entries, heap0) = common(exe, path)?;
     let parts = original_parts(original, original_path)?;
-    let code = decode(&exe.text, exe.text_address);
+    let raw = decode_raw(&exe.text, exe.text_address);
     let mut sites = HashMap::new();
     let mut walk_starts = Vec::new();
     let mut allocate_loop_starts = Vec::new();
@@ -341,8 +364,16 @@ pub fn port_map(
     for block in port_blocks(&parts) {
         let name = block[0].label;
         let mut copies = 0;
-        for at in 0..code.len().saturating_sub(block.len() - 1) {
-            let window = &code[at..at + block.len()];
+        for at in 0..raw.len().saturating_sub(block.len() - 1) {
+            // Mnemonics first (cheap), then the formatted text.
+            let same_mnemonics = raw[at..at + block.len()]
+                .iter()
+                .zip(&block)
+                .all(|(i, e)| i.mnemonic() == e.mnemonic || e.conditional);
+            if !same_mnemonics {
+                continue;
+            }
+            let window = &describe_all(&raw[at..at + block.len()])[..];
             let Some(changed) = matches(window, &block) else {
                 continue;
             };

@@ -127,9 +127,12 @@ pub fn choose(outcome: &StepOutcome, op: Option<usize>) -> Result<&Operation, St
         .iter()
         .filter(|o| o.headers.is_some() && o.call.starts_with("allocate("));
     match op {
-        Some(n) => walks.into_iter().find(|o| o.number == n).ok_or_else(|| StepError::NoWalk {
-            message: format!("operation {n} is not an allocate of this script"),
-        }),
+        Some(n) => walks
+            .into_iter()
+            .find(|o| o.number == n)
+            .ok_or_else(|| StepError::NoWalk {
+                message: format!("operation {n} is not an allocate of this script"),
+            }),
         None => walks
             .max_by_key(|o| (walk(o).visits.len(), std::cmp::Reverse(o.number)))
             .ok_or_else(|| StepError::NoWalk {
@@ -141,19 +144,27 @@ pub fn choose(outcome: &StepOutcome, op: Option<usize>) -> Result<&Operation, St
 /// The SVG picture of `op`'s walk.
 pub fn render(op: &Operation) -> String {
     let walk = walk(op);
-    let headers = op.headers.clone().unwrap_or_else(|| super::tracer::Headers {
-        start: 0,
-        end: 0,
-        blocks: Vec::new(),
-        truncated: false,
-    });
+    let headers = op
+        .headers
+        .clone()
+        .unwrap_or_else(|| super::tracer::Headers {
+            start: 0,
+            end: 0,
+            blocks: Vec::new(),
+            truncated: false,
+        });
     let heap0 = i128::from(op.heap0);
     let blocks: Vec<(i128, [u64; 3])> = headers
         .blocks
         .iter()
         .map(|b| (i128::from(b.address) - heap0, b.words))
         .collect();
-    let verdict = |offset: i128| walk.verdicts.get(&offset).copied().unwrap_or(Verdict::NotVisited);
+    let verdict = |offset: i128| {
+        walk.verdicts
+            .get(&offset)
+            .copied()
+            .unwrap_or(Verdict::NotVisited)
+    };
     // Which rows to draw: the first ones, those around the chosen block and
     // the last ones; the others fold into gap rows.
     let chosen = blocks.iter().position(|b| verdict(b.0) == Verdict::Chosen);
@@ -168,6 +179,8 @@ pub fn render(op: &Operation) -> String {
         Gap(Vec<Verdict>),
     }
     let mut rows: Vec<Row> = Vec::new();
+    // The row each block is drawn in (folded blocks share their gap row).
+    let mut row_of: BTreeMap<i128, usize> = BTreeMap::new();
     for (i, &(offset, words)) in blocks.iter().enumerate() {
         if keep(i) {
             rows.push(Row::Block(offset, words));
@@ -176,15 +189,16 @@ pub fn render(op: &Operation) -> String {
         } else {
             rows.push(Row::Gap(vec![verdict(offset)]));
         }
+        row_of.insert(offset, rows.len() - 1);
     }
 
     let row_height = 44;
     let top = 96;
-    let left = 150;
+    let left = 190;
     let box_width = 330;
-    let width = 1000;
-    let extra_rows = 2 + usize::from(walk.reached_end);
-    let height = top + (rows.len() + extra_rows) * row_height + 60;
+    let width = 1080;
+    let extra_rows = 1 + usize::from(walk.reached_end);
+    let height = top + (rows.len() + extra_rows) * row_height + 24;
     let mut svg = String::new();
     let _ = writeln!(
         svg,
@@ -205,34 +219,45 @@ pub fn render(op: &Operation) -> String {
     );
     let _ = writeln!(
         svg,
-        r#"<text x="16" y="52">%r10 = {pool} (pool)   %rdx = {wanted} (size + 32-byte header)   offsets from the heap start; header words: in_use, size, pool</text>"#
+        r#"<text x="16" y="52">%r10 = {pool} (pool)   %rdx = {wanted} (size + 32-byte header)   offsets from the heap start</text>"#
     );
     let _ = writeln!(
         svg,
-        r##"<text x="16" y="74" fill="#555">%rsi visits {} header(s); a block is skipped when in use (cmpq $0, (%rsi); jne) or too small (cmpq %rdx, 8(%rsi); jb)</text>"##,
-        walk.visits.len()
+        r##"<text x="16" y="74" fill="#555">%rsi visits {} header(s), hopping with addq 8(%rsi), %rsi (arrows); header words as they were before the walk</text>"##,
+        walk.visits.len() - usize::from(walk.reached_end)
     );
-    let mut centre_of: BTreeMap<i128, usize> = BTreeMap::new();
     for (i, row) in rows.iter().enumerate() {
         let y = top + i * row_height;
         match row {
             Row::Block(offset, words) => {
                 let v = verdict(*offset);
                 let (fill, stroke, note) = match v {
-                    Verdict::InUse => ("#e6e6e6", "#777", "skipped: in use (jne taken)".to_string()),
+                    Verdict::InUse => {
+                        ("#e6e6e6", "#777", "skipped: in use (jne taken)".to_string())
+                    }
                     Verdict::TooSmall => (
                         "#ffe2b8",
                         "#c77700",
-                        format!("skipped: too small, size {} < {wanted} (jb taken)", words[1]),
+                        format!(
+                            "skipped: too small, size {} < {wanted} (jb taken)",
+                            words[1]
+                        ),
                     ),
                     Verdict::Chosen => (
                         "#c9f0c4",
                         "#2c8a1f",
-                        format!("walk stops: free, size {} >= {wanted}: in_use := 1, pool := {pool}", words[1]),
+                        format!(
+                            "walk stops: free, size {} >= {wanted}: in_use := 1, pool := {pool}",
+                            words[1]
+                        ),
                     ),
                     Verdict::NotVisited => ("#ffffff", "#aaa", "not visited".to_string()),
                 };
-                let dash = if v == Verdict::NotVisited { r#" stroke-dasharray="4 3""# } else { "" };
+                let dash = if v == Verdict::NotVisited {
+                    r#" stroke-dasharray="4 3""#
+                } else {
+                    ""
+                };
                 let _ = writeln!(
                     svg,
                     r#"<rect x="{left}" y="{y}" width="{box_width}" height="{}" rx="4" fill="{fill}" stroke="{stroke}" stroke-width="1.5"{dash}/>"#,
@@ -241,7 +266,7 @@ pub fn render(op: &Operation) -> String {
                 let _ = writeln!(
                     svg,
                     r##"<text x="{}" y="{}" text-anchor="end" fill="#333">{}</text>"##,
-                    left - 34,
+                    left - 80,
                     y + 23,
                     hex(*offset)
                 );
@@ -261,7 +286,6 @@ pub fn render(op: &Operation) -> String {
                     y + 23,
                     escape(&note)
                 );
-                centre_of.insert(*offset, y + (row_height - 8) / 2);
             }
             Row::Gap(folded) => {
                 let count = |want: Verdict| folded.iter().filter(|&&v| v == want).count();
@@ -289,9 +313,14 @@ pub fn render(op: &Operation) -> String {
     );
     let _ = writeln!(
         svg,
-        r##"<text x="{}" y="{}" fill="#b00" font-weight="bold">%rcx = memory_end = {end_text}</text>"##,
+        r##"<text x="{}" y="{}" fill="#b00" font-weight="bold">%rcx = memory_end = {end_text}{}</text>"##,
         left + box_width + 16,
-        end_y + 5
+        end_y + 5,
+        if walk.reached_end {
+            " = %rsi: the walk reached the end"
+        } else {
+            ""
+        }
     );
     if walk.reached_end {
         let y = end_y + 8;
@@ -308,24 +337,27 @@ pub fn render(op: &Operation) -> String {
         );
         let _ = writeln!(
             svg,
-            r##"<text x="{}" y="{}" fill="#1f4e9c">cmpq %rsi, %rcx: equal, je allocate_move_break: the break moves, new block at {}</text>"##,
+            r##"<text x="{}" y="{}" fill="#1f4e9c">je allocate_move_break: the break moves, new block at {}</text>"##,
             left + box_width + 16,
             y + 23,
             walk.appended.map_or("?".to_string(), hex)
         );
-        if let Some(at) = walk.appended {
-            centre_of.insert(at, y + (row_height - 8) / 2);
-        }
     }
-    // %rsi's hops, as arcs on the left.
+    // %rsi's hops, as arcs on the left (a visit at memory_end is the line).
     let centres: Vec<usize> = walk
         .visits
         .iter()
-        .map(|v| centre_of.get(v).copied().unwrap_or(end_y))
-        .chain(walk.reached_end.then_some(end_y))
+        .map(|v| match (walk.end, row_of.get(v)) {
+            (Some(end), _) if end == *v => end_y,
+            (_, Some(&row)) => top + row * row_height + (row_height - 8) / 2,
+            _ => end_y,
+        })
         .collect();
-    for (hop, pair) in centres.windows(2).enumerate() {
+    for pair in centres.windows(2) {
         let (from, to) = (pair[0], pair[1]);
+        if from == to {
+            continue; // inside a folded gap row
+        }
         let bulge = left as i64 - 30 - (((to as i64 - from as i64).abs() / 6).min(40));
         let _ = writeln!(
             svg,
@@ -333,21 +365,13 @@ pub fn render(op: &Operation) -> String {
             left - 2,
             left - 2
         );
-        if hop == 0 {
-            let _ = writeln!(
-                svg,
-                r##"<text x="8" y="{}" fill="#1f4e9c">addq 8(%rsi),</text><text x="8" y="{}" fill="#1f4e9c">%rsi</text>"##,
-                (from + to) / 2,
-                (from + to) / 2 + 15
-            );
-        }
     }
-    if let Some(&last) = centres.last() {
+    if let Some(&last) = centres.last().filter(|&&c| c != end_y) {
         let _ = writeln!(
             svg,
             r##"<text x="{}" y="{}" fill="#1f4e9c" font-weight="bold" text-anchor="end">%rsi</text>"##,
-            left - 6,
-            last - 8
+            left + box_width - 10,
+            last + 5
         );
     }
     if headers.truncated {

@@ -297,12 +297,11 @@ impl Tracer<'_> {
 
     /// The load bias, from the run-time entry point in `/proc/PID/auxv`.
     fn load_bias(&self, link_entry: u64) -> Result<u64, StepError> {
-        let auxv = std::fs::read(format!("/proc/{}/auxv", self.pid)).map_err(|e| {
-            StepError::Trace {
+        let auxv =
+            std::fs::read(format!("/proc/{}/auxv", self.pid)).map_err(|e| StepError::Trace {
                 side: self.side,
                 message: format!("cannot read auxv: {e}"),
-            }
-        })?;
+            })?;
         let words: Vec<u64> = auxv
             .chunks_exact(8)
             .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
@@ -334,11 +333,7 @@ impl Tracer<'_> {
                 });
             }
         }
-        self.request(
-            libc::PTRACE_SETOPTIONS,
-            0,
-            libc::PTRACE_O_EXITKILL as u64,
-        )?;
+        self.request(libc::PTRACE_SETOPTIONS, 0, libc::PTRACE_O_EXITKILL as u64)?;
         self.bias = self.load_bias(self.map.link_entry)?;
         self.insert_breakpoints()?;
         let mut signal = 0;
