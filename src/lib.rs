@@ -48,7 +48,8 @@
 //! them, in [`heap`], moves the break through glibc (so `malloc` keeps
 //! working), reports errors where run.s would crash or corrupt memory, and
 //! keeps the heap's segments. [`disasm`] proves that the compiled walks are
-//! run.s's instructions, one for one.
+//! run.s's instructions, one for one, and [`step`] runs both under ptrace and
+//! compares them instruction by instruction, registers and jumps included.
 //!
 //! ```
 //! use brk_pools::Heap;
@@ -85,7 +86,7 @@
 //! functions), [`pools`] (the safe API: pool guards whose allocations borrow
 //! from them), [`script`], [`trace`], [`render`] and [`svg`] (scripts,
 //! traces, layouts as text and as pictures), [`disasm`] (the machine-code
-//! proof).
+//! proof), [`step`] (the lockstep trace of both machines).
 
 #![cfg(all(target_arch = "x86_64", target_os = "linux"))]
 #![warn(missing_docs)]

@@ -741,7 +741,7 @@ pub fn pairing_table() -> String {
     for row in &pairing::PAIRING {
         let _ = writeln!(
             out,
-            "  {:<26} | {:<38} | {}",
+            "  {:<43} | {:<36} | {}",
             row.original, row.port, row.reason
         );
     }
