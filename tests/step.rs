@@ -152,7 +152,10 @@ fn the_command_lists_both_sides_and_compares() {
     let output = brk_pools(&["step", &seed_ops(), "--port-lib", &lib]);
     let listing = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{listing}");
-    assert!(listing.starts_with("op 0: allocate(1, 400)\n"), "{listing}");
+    assert!(
+        listing.starts_with("op 0 (line 5: a 1 400): allocate(1, 400)\n"),
+        "{listing}"
+    );
     assert!(
         listing.contains("allocate_loop        je allocate_move_break       ZF=1 taken"),
         "{listing}"

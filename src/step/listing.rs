@@ -19,7 +19,11 @@ impl StepOutcome {
         let mut rows: Vec<(String, String, String)> = Vec::new();
         let mut heads: Vec<(usize, String)> = Vec::new();
         for op in &self.operations {
-            heads.push((rows.len(), format!("op {}: {}", op.number, op.call)));
+            let line = op
+                .line
+                .as_deref()
+                .map_or(String::new(), |l| format!(" ({l})"));
+            heads.push((rows.len(), format!("op {}{line}: {}", op.number, op.call)));
             let (o, p) = (&op.original, &op.port);
             if o.is_empty() && p.is_empty() {
                 let none = "(no walk instruction)".to_string();

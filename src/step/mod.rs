@@ -221,6 +221,8 @@ pub struct Operation {
     pub number: usize,
     /// The call, from the original's registers: `allocate(1, 400)`.
     pub call: String,
+    /// The script line it came from: `line 7: a 1 400`.
+    pub line: Option<String>,
     /// run.s's instructions.
     pub original: Vec<Executed>,
     /// The port's instructions.
@@ -317,6 +319,11 @@ impl Drivers {
         let mut original_ops = original_ops.into_iter();
         let mut port_ops = port_ops.into_iter();
         let heap0 = original.heap0;
+        // trace.c runs the lines that parse; so does script::parse.
+        let mut lines = crate::script::parse(script)
+            .into_iter()
+            .filter_map(Result::ok)
+            .map(|line| format!("line {}: {}", line.line, op_text(line.op)));
         for number in 0..counts[0].max(counts[1]) {
             let (call, mut original, headers) = original_ops.next().unwrap_or_default();
             let (port_call, port, _) = port_ops.next().unwrap_or_default();
@@ -328,6 +335,7 @@ impl Drivers {
             operations.push(Operation {
                 number,
                 call: if call.is_empty() { port_call } else { call },
+                line: lines.next(),
                 original,
                 port,
                 headers,
@@ -351,6 +359,16 @@ impl Drivers {
             steps: [original.steps, port.steps],
             notes: self.port_map.notes.clone(),
         })
+    }
+}
+
+/// An operation as the script writes it.
+fn op_text(op: crate::script::Op) -> String {
+    use crate::script::Op;
+    match op {
+        Op::Allocate { pool, size } => format!("a {pool} {size}"),
+        Op::Deallocate { handle } => format!("d {handle}"),
+        Op::DeallocatePool { pool } => format!("p {pool}"),
     }
 }
 
