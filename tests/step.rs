@@ -30,16 +30,23 @@ fn drivers() -> &'static Drivers {
     })
 }
 
-/// `--compare` on `script`: the number of instructions compared, or a
-/// panic naming the first difference.
-fn identical(name: &str, script: &str) -> usize {
+/// `--compare` on `script`: the number of instructions compared and of
+/// single steps taken (both sides), or a panic naming the first difference.
+fn identical_steps(name: &str, script: &str) -> (usize, u64) {
     let outcome = drivers()
         .run(script, step::DEFAULT_MAX_STEPS, false)
         .unwrap_or_else(|e| panic!("{name}: {e}"));
     match outcome.compare() {
-        Comparison::Identical { instructions, .. } => instructions,
+        Comparison::Identical { instructions, .. } => {
+            (instructions, outcome.steps[0] + outcome.steps[1])
+        }
         difference => panic!("{name}:\n{difference}\nscript:\n{script}"),
     }
+}
+
+/// [`identical_steps`], the instructions compared only.
+fn identical(name: &str, script: &str) -> usize {
+    identical_steps(name, script).0
 }
 
 fn scenario_files() -> Vec<std::path::PathBuf> {
@@ -121,13 +128,15 @@ fn longer_random_scripts_step_identically_behind_an_env_variable() {
         .map(|v| v.parse().expect("BRK_POOLS_STEP_SCRIPTS is a number"))
         .unwrap_or(0);
     let started = std::time::Instant::now();
-    let mut total = 0;
+    let (mut total, mut steps) = (0, 0);
     for seed in 1000..1000 + count {
         let script = random_script(seed, 100 + seed % 200);
-        total += identical(&format!("seed {seed}"), &script);
+        let (compared, stepped) = identical_steps(&format!("seed {seed}"), &script);
+        total += compared;
+        steps += stepped;
     }
     eprintln!(
-        "{count} longer random scripts: {total} instructions compared in {:.1?}",
+        "{count} longer random scripts: {total} instructions compared, {steps} single steps, in {:.1?}",
         started.elapsed()
     );
 }

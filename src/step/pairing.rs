@@ -469,3 +469,74 @@ fn matches(window: &[Decoded], expected: &[Expected]) -> Option<Option<usize>> {
 fn expected_len_too_short(len: usize) -> bool {
     len < 6
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `cmpq %rsi, %rcx; je end; cmpq $0, (%rsi); jne start; cmpq %rdx,
+    /// 8(%rsi); jb end` at address 0x1000 (end = 0x1011), with `condition`
+    /// as the last jump's opcode (0x72 jb, 0x76 jbe).
+    fn window(condition: u8, last_target: u8) -> Vec<Decoded> {
+        let bytes = [
+            0x48,
+            0x39,
+            0xf1, // cmpq %rsi, %rcx
+            0x74,
+            0x0c, // je 0x1011
+            0x48,
+            0x83,
+            0x3e,
+            0x00, // cmpq $0, (%rsi)
+            0x75,
+            0xf5, // jne 0x1000
+            0x48,
+            0x39,
+            0x56,
+            0x08, // cmpq %rdx, 8(%rsi)
+            condition,
+            last_target, // jb/jbe
+        ];
+        decode(&bytes, 0x1000)
+    }
+
+    fn expected(window: &[Decoded]) -> Vec<Expected> {
+        window
+            .iter()
+            .enumerate()
+            .map(|(index, d)| Expected {
+                slot: Slot::Label {
+                    label: "allocate_loop",
+                    index,
+                },
+                label: "allocate_loop",
+                text: d.text.clone(),
+                mnemonic: d.mnemonic,
+                conditional: d.conditional,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_block_matches_exactly_or_with_one_changed_condition() {
+        let original = window(0x72, 0x00);
+        assert_eq!(original[5].text, "jb");
+        assert_eq!(original[0].text, "cmpq %rsi, %rcx");
+        let wanted = expected(&original);
+        assert_eq!(matches(&original, &wanted), Some(None));
+        // jb -> jbe: found, and the changed position is named.
+        assert_eq!(matches(&window(0x76, 0x00), &wanted), Some(Some(5)));
+        // A jump leaving the block (jb 0x1011 + 0x10) is not the block.
+        assert_eq!(matches(&window(0x72, 0x10), &wanted), None);
+        // Two changed conditions are not the block either.
+        let mut two = window(0x76, 0x00);
+        two[1] = window(0x75, 0x00)[3].clone();
+        two[1].target = Some(0x1011);
+        assert_eq!(matches(&two, &wanted), None);
+        // A short block (fewer than six instructions) must match exactly.
+        assert_eq!(
+            matches(&window(0x76, 0x00)[4..], &expected(&original[4..])),
+            None
+        );
+    }
+}
