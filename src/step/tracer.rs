@@ -1,7 +1,10 @@
 //! Running a driver under `ptrace`: breakpoints (`int3`) at the three C
 //! functions and at every recorded range's start; inside a range, one
 //! `PTRACE_SINGLESTEP` per instruction with the registers after it; outside,
-//! `PTRACE_CONT`. The dynamic loader and the driver are never stepped.
+//! `PTRACE_CONT`. The dynamic loader and the driver are never stepped, except
+//! for one unrecorded step over an entry point's breakpoint (the first
+//! instruction of the C function an operation enters) so that it can go back
+//! in.
 //!
 //! While the tracee is stopped at a breakpoint all breakpoints are taken out
 //! (so that a loop jumping back to its own start is stepped, not trapped),
