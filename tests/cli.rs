@@ -254,7 +254,7 @@ fn trace_svg_draws_the_seed_picture_of_the_docs() {
     assert!(output.status.success(), "{output:?}");
     assert!(
         String::from_utf8_lossy(&output.stderr).starts_with(&format!(
-            "brk-pools: wrote {} (5 operations, ",
+            "brk-pools: wrote {}: 5 of 5 operations drawn, ",
             out.display()
         )),
         "{output:?}"

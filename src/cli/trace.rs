@@ -35,14 +35,14 @@ pub fn run(args: &TraceArgs) -> Result<ExitCode, CliError> {
     let (text, map) = port_trace(&script.text, args.script.final_only)?;
     if let Some(out) = &args.svg {
         let mut heap = fresh_heap()?;
-        let steps = svg::script_steps(&mut heap, &script.text);
-        let picture = svg::render(&steps);
+        let picture = svg::script_picture(&mut heap, &script.text);
         std::fs::write(out, &picture)
             .map_err(|e| CliError(format!("cannot write {}: {e}", out.display())))?;
+        let operations = text.lines().filter(|l| l.starts_with("op ")).count();
+        let rows = picture.matches("<g class=\"step\"").count();
         eprintln!(
-            "brk-pools: wrote {} ({} operations, {} KiB)",
+            "brk-pools: wrote {}: {rows} of {operations} operations drawn, {} KiB",
             out.display(),
-            steps.len(),
             picture.len().div_ceil(1024)
         );
     }
