@@ -16,6 +16,9 @@ pub fn config(test: &str, default_cases: u32) -> Config {
     );
     Config {
         cases,
+        // Enough steps to shrink a 300-line script to the few lines that
+        // matter (the default, 1024, stops at about 150 lines).
+        max_shrink_iters: 100_000,
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct(Box::leak(
             path.into_boxed_str(),
         )))),
