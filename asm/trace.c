@@ -12,7 +12,7 @@
  *   a POOL SIZE    allocate(POOL, SIZE); the result becomes handle h0, h1, ... (in order of `a` ops)
  *   d H | d hH     deallocate(pointer of handle H)
  *   p POOL         deallocate_pool(POOL)
- * Blank lines and lines whose first non-space character is `#` are skipped.
+ * A comment runs from `#` to the end of the line; blank lines are skipped.
  * POOL and SIZE are decimal C ints (optional leading `-`).
  *
  * After every executed op it prints the op line and the heap layout (walked from
@@ -390,11 +390,15 @@ static void run_line(uint64_t lineno, const char *b, const char *e)
     int nt = 0;
     const char *p;
 
-    /* Trailing spaces / CR are not part of the line text. */
+    /* A comment runs from `#` to the end of the line; trailing spaces / CR
+     * are not part of the line text either. */
+    p = memchr(b, '#', (size_t)(e - b));
+    if (p)
+        e = p;
     while (e > b && is_space(e[-1]))
         e--;
     p = skip_spaces(b, e);
-    if (p == e || *p == '#')
+    if (p == e)
         return;
     while (p < e && nt < 4) {
         t[nt] = p;

@@ -9,60 +9,37 @@ use std::process::{Command, ExitCode};
 
 use brk_pools::step::{self, Comparison, StepOptions, picture};
 
-use super::{CliError, USAGE, original, read_script};
+use clap::Args;
+
+use super::{CliError, original, print, read_script};
 
 const TRACE_C: &str = include_str!("../../asm/trace.c");
 
-struct Args {
-    file: String,
+/// `step`'s arguments.
+#[derive(Debug, Args)]
+pub struct StepArgs {
+    /// The script file; `-` reads standard input.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// Print only the verdict: `identical: …`, or the first differing
+    /// instruction with both register sets (exit status 1).
+    #[arg(long)]
     compare: bool,
+    /// Stop with an error (exit status 2) after this many single steps on
+    /// either side.
+    #[arg(long, value_name = "N", default_value_t = step::DEFAULT_MAX_STEPS)]
     max_steps: u64,
-    svg: Option<String>,
+    /// Also draw one allocate's walk as an SVG picture to OUT (the longest
+    /// walk, or the one of --op).
+    #[arg(long, value_name = "OUT")]
+    svg: Option<PathBuf>,
+    /// With --svg: the operation to draw, numbered from 0 as in the listing.
+    #[arg(long, value_name = "N", requires = "svg")]
     op: Option<usize>,
+    /// The port's static library [default: libbrk_pools.a beside this
+    /// executable].
+    #[arg(long, value_name = "PATH")]
     port_lib: Option<PathBuf>,
-}
-
-fn parse(args: &[String]) -> Result<Args, CliError> {
-    let mut parsed = Args {
-        file: String::new(),
-        compare: false,
-        max_steps: step::DEFAULT_MAX_STEPS,
-        svg: None,
-        op: None,
-        port_lib: None,
-    };
-    let mut args = args.iter();
-    let value = |args: &mut std::slice::Iter<String>, option: &str| {
-        args.next()
-            .cloned()
-            .ok_or_else(|| CliError(format!("step: {option} needs a value\n{USAGE}")))
-    };
-    let number = |text: String, option: &str| {
-        text.parse::<u64>()
-            .map_err(|_| CliError(format!("step: {option} needs a number, not {text}")))
-    };
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--compare" => parsed.compare = true,
-            "--max-steps" => parsed.max_steps = number(value(&mut args, arg)?, arg)?,
-            "--svg" => parsed.svg = Some(value(&mut args, arg)?),
-            "--op" => parsed.op = Some(number(value(&mut args, arg)?, arg)? as usize),
-            "--port-lib" => parsed.port_lib = Some(value(&mut args, arg)?.into()),
-            option if option.starts_with('-') => {
-                return Err(CliError(format!("step: unknown option {option}\n{USAGE}")));
-            }
-            path if parsed.file.is_empty() => parsed.file = path.to_string(),
-            extra => {
-                return Err(CliError(format!(
-                    "step: unexpected argument {extra}\n{USAGE}"
-                )));
-            }
-        }
-    }
-    if parsed.file.is_empty() {
-        return Err(CliError(format!("step: missing FILE\n{USAGE}")));
-    }
-    Ok(parsed)
 }
 
 /// `asm/trace.c` linked with the port's static library, `-no-pie` like the
@@ -113,9 +90,8 @@ fn port_driver(lib: &Path) -> Result<PathBuf, CliError> {
     Ok(driver)
 }
 
-pub fn run(args: &[String]) -> Result<ExitCode, CliError> {
-    let args = parse(args)?;
-    let script = read_script(&args.file)?;
+pub fn run(args: &StepArgs) -> Result<ExitCode, CliError> {
+    let script = read_script(&args.file)?.text;
     let lib = match &args.port_lib {
         Some(lib) => lib.clone(),
         None => std::env::current_exe()?
@@ -130,17 +106,23 @@ pub fn run(args: &[String]) -> Result<ExitCode, CliError> {
     if let Some(out) = &args.svg {
         let op = picture::choose(&outcome, args.op)?;
         std::fs::write(out, picture::render(op))
-            .map_err(|e| CliError(format!("cannot write {out}: {e}")))?;
-        eprintln!("{out}: the walk of op {}: {}", op.number, op.call);
+            .map_err(|e| CliError(format!("cannot write {}: {e}", out.display())))?;
+        eprintln!(
+            "brk-pools: wrote {}: the walk of op {}: {}",
+            out.display(),
+            op.number,
+            op.call
+        );
     }
     let comparison = outcome.compare();
     if args.compare {
+        let mut text = String::new();
         for note in &outcome.notes {
-            println!("note: {note}");
+            text += &format!("note: {note}\n");
         }
-        println!("{comparison}");
+        print(&format!("{text}{comparison}\n"))?;
     } else {
-        print!("{}", outcome.side_by_side());
+        print(&outcome.side_by_side())?;
     }
     Ok(match comparison {
         Comparison::Identical { .. } => ExitCode::SUCCESS,

@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod props;
+
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
