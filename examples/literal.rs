@@ -31,8 +31,8 @@
 //!
 //! The program is the C program's `main` (`#![no_main]`): Rust's usual
 //! start-up calls `malloc` before `main`, which would move the break before
-//! the first `allocate` and change what happens (docs/original-behaviour.md
-//! A.8). Single-threaded and `unsafe` throughout, as run.s is.
+//! the first `allocate` and change what happens
+//! (original-behaviour A.8). Single-threaded and `unsafe` throughout, as run.s is.
 
 #![no_main]
 

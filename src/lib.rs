@@ -124,7 +124,7 @@
 //!
 //! In the repository: `docs/overview.md` is the one-page map and
 //! `docs/glossary.md` explains the assembly words; `docs/original-behaviour.md`
-//! is the specification of run.s (sections A.1 to A.9), measured by this
+//! is the specification of run.s, measured by this
 //! repository's tests; `examples/literal.rs` is chapter 1, run.s ported
 //! literally (its own `brk` syscall, no hardening), and
 //! `docs/walkthrough.md` climbs from there to this crate, label by label, with
