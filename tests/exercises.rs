@@ -1,9 +1,10 @@
 //! The checked solutions of docs/exercises.md. Each test copies the crate
 //! (without `target/` and `.git/`) into `target/exercises/crate/`, applies the
 //! exercise's patch from `docs/exercises/` with `git apply`, runs the whole
-//! `cargo test --release --no-fail-fast` there, and requires that exactly
-//! the test targets the exercise says it breaks fail, and every other one
-//! (including the test the patch adds) passes.
+//! `cargo test --release --no-fail-fast` there, and requires that the test
+//! targets the exercise says it breaks fail, and every other one (including
+//! the test the patch adds) passes. One target may fail or not, depending on
+//! the process's memory layout; docs/exercises.md says which and why.
 //!
 //! Slow (a release build of the crate per exercise), so ignored by default:
 //!
@@ -117,58 +118,73 @@ fn targets(names: &[&str]) -> BTreeSet<String> {
     names.iter().map(|s| s.to_string()).collect()
 }
 
+/// Every target in `must` failed, and nothing outside `must` and `may`.
+fn assert_breaks(patch: &str, must: &[&str], may: &[&str]) {
+    let failed = failing_targets_with(patch);
+    let must = targets(must);
+    let allowed: BTreeSet<String> = must.union(&targets(may)).cloned().collect();
+    assert!(
+        must.is_subset(&failed) && failed.is_subset(&allowed),
+        "{patch}: failed {failed:?}, expected {must:?} (and perhaps {may:?})"
+    );
+}
+
 #[test]
 #[ignore = "builds the crate in a scratch copy; see the module docs"]
 fn exercise_1_split() {
-    assert_eq!(
-        failing_targets_with("1-split.patch"),
-        targets(&[
+    assert_breaks(
+        "1-split.patch",
+        &[
             "--test cli",
             "--test differential",
             "--test machine_code",
             "--test scenarios",
             "--test walkthrough",
-        ])
+        ],
+        &["--test faults"],
     );
 }
 
 #[test]
 #[ignore = "builds the crate in a scratch copy; see the module docs"]
 fn exercise_2_coalesce() {
-    assert_eq!(
-        failing_targets_with("2-coalesce.patch"),
-        targets(&[
+    assert_breaks(
+        "2-coalesce.patch",
+        &[
             "--test batched",
             "--test cli",
             "--test differential",
             "--test machine_code",
             "--test scenarios",
             "--test walkthrough",
-        ])
+        ],
+        &[],
     );
 }
 
 #[test]
 #[ignore = "builds the crate in a scratch copy; see the module docs"]
 fn exercise_3_skip_free_blocks() {
-    assert_eq!(
-        failing_targets_with("3-skip-free.patch"),
-        targets(&["--test cli", "--test machine_code", "--test walkthrough",])
+    assert_breaks(
+        "3-skip-free.patch",
+        &["--test cli", "--test machine_code", "--test walkthrough"],
+        &[],
     );
 }
 
 #[test]
 #[ignore = "builds the crate in a scratch copy; see the module docs"]
 fn exercise_4_round_sizes() {
-    assert_eq!(
-        failing_targets_with("4-round.patch"),
-        targets(&[
+    assert_breaks(
+        "4-round.patch",
+        &[
             "--test cli",
             "--test differential",
             "--test faults",
             "--test pools",
             "--test scenarios",
             "--test walkthrough",
-        ])
+        ],
+        &[],
     );
 }
