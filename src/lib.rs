@@ -96,6 +96,8 @@ pub mod error;
 pub mod header;
 pub mod heap;
 mod index;
+mod lock;
+mod mapped_vec;
 pub mod pools;
 pub mod process;
 pub mod render;
