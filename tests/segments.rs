@@ -5,7 +5,7 @@
 
 mod support;
 
-use brk_pools::{BreakSource, Error, Heap, render};
+use brk_pools::{Error, Heap, render};
 use support::layout;
 
 #[test]

@@ -287,10 +287,6 @@ fn refused_brk_after_many_allocations() {
     }
 }
 
-fn pattern(id: u64, i: usize) -> u8 {
-    (id.wrapping_mul(0x9e37_79b9) as u8) ^ (i as u8).wrapping_mul(31) ^ ((i >> 8) as u8)
-}
-
 /// Random bytes; allocation `id` holds the slice starting at `id * 7919 %
 /// 1 MiB`, so filling and checking are `memcpy` and `memcmp`.
 struct Reference(Vec<u8>);
@@ -309,13 +305,6 @@ impl Reference {
         let start = (id * 7919 % (1 << 20)) as usize;
         &self.0[start..start + len]
     }
-}
-
-fn check(bytes: &[u8], id: u64) {
-    assert!(
-        bytes.iter().enumerate().all(|(i, &b)| b == pattern(id, i)),
-        "contents of allocation {id} changed"
-    );
 }
 
 /// Rust collections on the main thread (glibc's main arena, on the break)
