@@ -201,7 +201,8 @@ impl<S: BreakSource> Heap<S> {
         self.segments.as_slice()
     }
 
-    /// run.s's `memory_start`: the break at the first allocation, null before.
+    /// run.s's `memory_start`: where the first segment starts (the break at
+    /// the first allocation, when the source is a break), null before.
     pub fn memory_start(&self) -> *mut u8 {
         self.segments()
             .first()

@@ -334,8 +334,9 @@ impl<'h, H: SharedHeap> Pool<'h, H> {
     /// owner's data, or zeros on fresh memory): `MaybeUninit`.
     ///
     /// # Errors
-    /// As [`Heap::allocate`], plus [`Error::PoolNotHeld`]; the heap is then
-    /// unchanged.
+    /// As [`Heap::allocate`], plus [`Error::PoolNotHeld`], and
+    /// [`Error::LockHeldByThisThread`] on a thread that holds the heap's lock
+    /// (inside [`Pools::inspect`]); the heap is then unchanged.
     #[allow(clippy::mut_from_ref)] // each call hands out a different block
     pub fn alloc_uninit(&self, len: usize) -> Result<&mut [MaybeUninit<u8>], Error> {
         let (_, data) = self.block(len, 1)?;
