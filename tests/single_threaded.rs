@@ -234,7 +234,9 @@ fn refused_brk_after_many_allocations() {
         let mut before = Snapshot::with_capacity(4096);
         let mut after = Snapshot::with_capacity(4096);
         let mut pointers = Vec::with_capacity(4096);
-        let limit = vm_data() + 64 * 1024;
+        // Room for the heap's tables (a few pages) and several 64 KiB steps
+        // of batched growth.
+        let limit = vm_data() + 256 * 1024;
         let mut heap = process::lock();
         set_data_limit(limit);
         // Append 1000-byte blocks until the kernel says no.
@@ -477,7 +479,8 @@ fn the_break_until_the_first_thread_then_mappings() {
     std::thread::spawn(|| ()).join().unwrap();
     let mut heap = process::lock();
     let break_before = current_break();
-    let c = heap.allocate(2, 300).unwrap();
+    // Larger than the batched step, so that it cannot fit any slack.
+    let c = heap.allocate(2, 100_000).unwrap();
     assert_eq!(current_break(), break_before, "the break did not move");
     assert_eq!(heap.segments().len(), 2);
     let mapped = heap.segments()[1];
