@@ -27,6 +27,7 @@
 //! runs.
 
 use core::cell::UnsafeCell;
+use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
@@ -70,8 +71,12 @@ unsafe impl<T: Send> Sync for Lock<T> {}
 unsafe impl<T: Send> Send for Lock<T> {}
 
 /// Exclusive access to a [`Lock`]'s value; dropping it unlocks.
+///
+/// Not `Send` (like [`std::sync::MutexGuard`]): the lock records the thread
+/// that holds it, so the guard must be dropped on that thread.
 pub struct LockGuard<'a, T> {
     lock: &'a Lock<T>,
+    _not_send: PhantomData<*const ()>,
 }
 
 impl<T> Lock<T> {
@@ -97,7 +102,10 @@ impl<T> Lock<T> {
         }
         self.acquire();
         self.owner.store(me, Ordering::Relaxed);
-        Ok(LockGuard { lock: self })
+        Ok(LockGuard {
+            lock: self,
+            _not_send: PhantomData,
+        })
     }
 
     /// Whether the calling thread holds the lock.

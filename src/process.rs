@@ -1,4 +1,5 @@
-//! The one heap on the process's real program break.
+//! The one heap on the process's real program break (and, once the process
+//! has threads, on `mmap` reservations: see [`ProcessBreak`]).
 //!
 //! A process has one break, so it has one [`Heap<ProcessBreak>`]. It lives in
 //! a `static` behind the crate's own lock (a futex that knows its owner and
@@ -63,8 +64,7 @@
 //! NULL then).
 
 use core::ops::{Deref, DerefMut};
-use core::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Once;
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 
 use crate::error::Error;
 use crate::heap::{Growth, Heap};
@@ -139,7 +139,11 @@ const fn tag_bytes() -> [u8; BUILD_TAG.len()] {
 static PROCESS_HEAP: Lock<Heap<ProcessBreak>> =
     Lock::new(Heap::with_growth(ProcessBreak::new(), GROWTH));
 
-static FORK_HANDLERS: Once = Once::new();
+/// The `fork` handlers are registered (in this process or a parent).
+static FORK_HANDLERS_REGISTERED: AtomicBool = AtomicBool::new(false);
+
+/// The pid of the process in which a thread is registering them, 0 if none.
+static FORK_HANDLERS_REGISTRANT: AtomicI32 = AtomicI32::new(0);
 
 extern "C" fn fork_prepare() {
     PROCESS_HEAP.fork_prepare();
@@ -154,16 +158,39 @@ extern "C" fn fork_child() {
 }
 
 /// Registers the `fork` handlers once, before the heap is first used.
+///
+/// Not a [`std::sync::Once`]: a child forked while another thread was inside
+/// `call_once` would wait for that thread forever (it does not exist in the
+/// child). Here a registration in progress is marked with the registering
+/// process's pid, so a child that inherits the mark (another pid) registers
+/// itself. Registering twice is harmless: the second prepare handler finds
+/// the lock held by this thread and does nothing, and the second parent and
+/// child handlers find nothing taken.
 fn register_fork_handlers() {
-    FORK_HANDLERS.call_once(|| {
-        // SAFETY: the handlers are plain functions that live for the whole
-        // program. If registration fails (ENOMEM), fork keeps its old
-        // behaviour: a child forked while another thread holds the lock
-        // cannot use the heap.
-        unsafe {
-            libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child));
+    while !FORK_HANDLERS_REGISTERED.load(Ordering::Acquire) {
+        // SAFETY: getpid has no preconditions.
+        let me = unsafe { libc::getpid() };
+        let registrant = FORK_HANDLERS_REGISTRANT.load(Ordering::Acquire);
+        let stale = registrant != 0 && registrant != me;
+        if (registrant == 0 || stale)
+            && FORK_HANDLERS_REGISTRANT
+                .compare_exchange(registrant, me, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            // SAFETY: the handlers are plain functions that live for the
+            // whole program. If registration fails (ENOMEM), fork keeps its
+            // old behaviour: a child forked while another thread holds the
+            // lock cannot use the heap.
+            unsafe {
+                libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child));
+            }
+            FORK_HANDLERS_REGISTERED.store(true, Ordering::Release);
+            FORK_HANDLERS_REGISTRANT.store(0, Ordering::Release);
+            return;
         }
-    });
+        // Another thread of this process is registering: wait for it.
+        std::thread::yield_now();
+    }
 }
 
 /// run.s's `memory_start` quadword, mirrored for C code that reads it
@@ -180,6 +207,13 @@ pub static memory_end: AtomicUsize = AtomicUsize::new(0);
 
 /// Exclusive access to the process heap. Dropping it publishes
 /// `memory_start` and `memory_end`.
+///
+/// It stays on the thread that locked (the lock knows its owner):
+///
+/// ```compile_fail
+/// fn send<T: Send>(_: T) {}
+/// send(brk_pools::process::lock());
+/// ```
 pub struct ProcessHeap {
     guard: LockGuard<'static, Heap<ProcessBreak>>,
 }

@@ -1,5 +1,6 @@
-//! Where the memory comes from: the real program break, or an `mmap` arena
-//! that behaves like one.
+//! Where the memory comes from: the real program break (while the process
+//! is single-threaded; `mmap` reservations after, see [`ProcessBreak`]), or
+//! an `mmap` arena that behaves like a break.
 //!
 //! run.s moves the break with raw `brk` syscalls (`movq $BRK_SYSCALL, %rax;
 //! syscall`) and ignores the answer. The port asks a [`BreakSource`] instead,

@@ -62,7 +62,10 @@ int main(int argc, char **argv) {
         int status;
         if (waitpid(pids[i], &status, 0) != pids[i]) { failed++; continue; }
         if (WIFEXITED(status) && WEXITSTATUS(status) == 0) ok++;
-        else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) hung++;
+        else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) {
+            hung++;
+            printf("child %d hung\n", i);
+        }
         else failed++;
     }
     stop = 1;
