@@ -58,13 +58,15 @@ pub enum Error {
         /// The requested size.
         size: u64,
     },
-    /// The break is below the end of the heap: someone shrank it under the
-    /// heap's blocks. The port never writes there.
+    /// The break is inside the heap's memory, or the source handed out
+    /// memory that overlaps it: someone shrank the break under the heap's
+    /// blocks. The port never writes there and records no such segment.
     BreakBelowHeap,
-    /// Another user of the break moved it, and the table that records the
-    /// heap's segments has no room for another.
+    /// An append needed a new segment and the kernel refused memory for the
+    /// segment table (which otherwise has no limit). Checked before the
+    /// break moves, so nothing is lost.
     SegmentTableFull {
-        /// The table's capacity.
+        /// Segments recorded so far.
         segments: usize,
     },
     /// The pointer is not one this heap handed out: null, outside every
@@ -95,11 +97,17 @@ pub enum Error {
         /// The pool number.
         pool: u64,
     },
-    /// Every slot of the table of held pools is taken.
+    /// The kernel refused memory to grow the table of held pools (which
+    /// otherwise has no limit).
     TooManyPoolsHeld {
-        /// The table's capacity.
+        /// Pools held so far.
         limit: usize,
     },
+    /// This thread already holds the heap's lock: the call was made inside
+    /// [`Pools::inspect`](crate::pools::Pools::inspect) or another callback
+    /// under the lock, or while [`process::lock`](crate::process::lock)'s
+    /// guard lives. Waiting would deadlock.
+    LockHeldByThisThread,
 }
 
 impl fmt::Display for Error {
@@ -116,7 +124,8 @@ impl fmt::Display for Error {
             ),
             Error::SegmentTableFull { segments } => write!(
                 f,
-                "the break was moved by someone else and all {segments} segment slots are used"
+                "a new segment was needed and the kernel refused memory to record more than \
+                 {segments} segments"
             ),
             Error::NotABlock { address } => {
                 write!(f, "{address:#x} is not a block handed out by this heap")
@@ -133,9 +142,14 @@ impl fmt::Display for Error {
                 f,
                 "the guard of pool {pool} no longer holds it (the heap was replaced)"
             ),
-            Error::TooManyPoolsHeld { limit } => {
-                write!(f, "all {limit} slots for held pools are taken")
-            }
+            Error::TooManyPoolsHeld { limit } => write!(
+                f,
+                "the kernel refused memory to record more than {limit} held pools"
+            ),
+            Error::LockHeldByThisThread => f.write_str(
+                "this thread already holds the heap's lock (inside Pools::inspect, another \
+                 callback under the lock, or while process::lock() is held): waiting would deadlock",
+            ),
         }
     }
 }

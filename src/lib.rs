@@ -116,6 +116,22 @@
 //! 29 instructions, one for one, and [`step`] runs both under ptrace and
 //! compares them instruction by instruction, registers and jumps included.
 //!
+//! ## When the real break is used
+//!
+//! The process heap ([`process`], and so the C ABI) moves the real program
+//! break, through glibc's `sbrk`, **only while the process is
+//! single-threaded** (glibc's `__libc_single_threaded`). That covers run.c,
+//! single-threaded C programs and the demo: there the layout, the break and
+//! the `brk` calls are the original's. `sbrk` is not thread-safe and glibc's
+//! `malloc` calls it under its own lock, so once the process has had a second
+//! thread the heap grows from `mmap` reservations that nobody else moves, as
+//! new segments; blocks already on the break stay there and are still used.
+//! **A process that ever had a thread never returns to the break** (the flag
+//! never turns true again, not after the threads are joined, not in a fork
+//! child). Every libtest `#[test]` runs on a spawned thread, so tests that
+//! must see the real break are single-threaded programs. See
+//! [`ProcessBreak`] for the rule and [`process`] for `fork` and re-entry.
+//!
 //! The heap of run.c's steps, drawn by [`svg`] (`brk-pools trace
 //! tests/scenarios/seed.ops --svg seed.svg`):
 //!
@@ -152,6 +168,8 @@ pub mod error;
 pub mod header;
 pub mod heap;
 mod index;
+mod lock;
+mod mapped_vec;
 pub mod pools;
 pub mod process;
 pub mod render;
