@@ -1,5 +1,5 @@
 /*
- * trace.c - oracle driver for the brk pool allocator (original-behaviour.md, section B).
+ * trace.c - oracle driver for the brk pool allocator ([original-behaviour.md section B](../docs/original-behaviour.md#b-the-oracle-driver)).
  *
  * Links either with the original (asm/run.s, with memory_start/memory_end made global)
  * or with the port's static library, which exports the same symbols:
@@ -21,7 +21,7 @@
  * printed, followed by the final layout.
  *
  * The driver never calls malloc and uses no stdio: glibc malloc moves the program
- * break and would corrupt the original allocator (original-behaviour.md A.8).  Input
+ * break and would corrupt the original allocator ([original-behaviour.md A.8](../docs/original-behaviour.md#a8-interleaving-with-glibc-malloc)).  Input
  * is read with read(2) into a static buffer, output is formatted by hand into a static
  * buffer and written with write(2).
  */
@@ -440,7 +440,7 @@ static void run_line(uint64_t lineno, const char *b, const char *e)
             return;
         }
         begin_op(PHASE_ALLOCATE);
-        /* Exactly what gcc's int callers pass: the 32-bit value zero-extended (A.4). */
+        /* Exactly what gcc's int callers pass: the 32-bit value zero-extended ([A.4](../docs/original-behaviour.md#a4-int-arguments-in-64-bit-registers)). */
         ptr = allocate((uint64_t)(uint32_t)pool, (uint64_t)(uint32_t)size);
         end_op();
         handles[handle_count] = ptr;

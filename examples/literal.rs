@@ -32,7 +32,7 @@
 //! The program is the C program's `main` (`#![no_main]`): Rust's usual
 //! start-up calls `malloc` before `main`, which would move the break before
 //! the first `allocate` and change what happens
-//! (original-behaviour A.8). Single-threaded and `unsafe` throughout, as run.s is.
+//! (`docs/original-behaviour.md` A.8). Single-threaded and `unsafe` throughout, as run.s is.
 
 #![no_main]
 
@@ -49,7 +49,7 @@ static mut MEMORY_END: u64 = 0;
 /// instructions, of which the two `ret`s become `jmp 9f` and the block's end.
 ///
 /// # Safety
-/// Single-threaded; nothing else may move the program break (A.8).
+/// Single-threaded; nothing else may move the program break (`docs/original-behaviour.md` A.8).
 unsafe fn allocate(pool: c_int, size: c_int) -> *mut u8 {
     let result: *mut u8;
     // SAFETY: the caller promises what run.s assumes: one thread, and the
@@ -138,7 +138,7 @@ unsafe fn allocate(pool: c_int, size: c_int) -> *mut u8 {
             memory_start = sym MEMORY_START,
             memory_end = sym MEMORY_END,
             // A C caller writes an int argument with a 32-bit mov, which
-            // zero-extends (A.4): `as u32 as u64` is that mov.
+            // zero-extends ([A.4](../docs/original-behaviour.md#a4-int-arguments-in-64-bit-registers)): `as u32 as u64` is that mov.
             inout("rdi") pool as u32 as u64 => _,
             inout("rsi") size as u32 as u64 => _,
             out("rdx") _,
@@ -161,7 +161,7 @@ unsafe fn allocate(pool: c_int, size: c_int) -> *mut u8 {
 /// run.s's `deallocate`: 2 stores; its `ret` is the end of the block.
 ///
 /// # Safety
-/// `ptr - 32 .. ptr - 8` must be writable; nothing is checked (A.6).
+/// `ptr - 32 .. ptr - 8` must be writable; nothing is checked (`docs/original-behaviour.md` A.6).
 unsafe fn deallocate(ptr: *mut u8) {
     // SAFETY: the caller guarantees the two header words are writable.
     unsafe {

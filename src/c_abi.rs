@@ -19,7 +19,7 @@
 //! Arguments: gcc passes a C `int` in the 32-bit half of the register, which
 //! zero-extends, and run.s reads the whole 64-bit register. So the port reads
 //! the `int` and zero-extends it: pool -1 is stored as 4294967295 and size -1
-//! asks for a 4 GiB + 31 byte block, exactly as in original-behaviour A.4.
+//! asks for a 4 GiB + 31 byte block, exactly as in `docs/original-behaviour.md` A.4.
 
 use core::ffi::{c_int, c_void};
 use core::ptr;
@@ -47,7 +47,7 @@ pub extern "C" fn allocate(pool: c_int, size: c_int) -> *mut c_void {
 
 /// `void deallocate(void *ptr)`: mark the block free. Pointers that are not a
 /// block of the heap (NULL, foreign, interior) are ignored; run.s writes
-/// through them (A.6). So are blocks of a pool a Rust guard holds.
+/// through them (`docs/original-behaviour.md` A.6). So are blocks of a pool a Rust guard holds.
 ///
 /// Called on a thread that holds the heap's lock already, it aborts the
 /// process with a message (C has no error channel here, and waiting would

@@ -1,7 +1,7 @@
 //! What can go wrong, where run.s would crash or corrupt memory instead.
 //!
 //! run.s has no error path at all. Every variant here names a case in which
-//! the original carries on regardless (original-behaviour A.4, A.6, A.7, A.8)
+//! the original carries on regardless (`docs/original-behaviour.md` A.4, A.6, A.7, A.8)
 //! and the port stops, leaving the heap exactly as it was.
 
 use core::fmt;
@@ -46,14 +46,14 @@ impl fmt::Display for Refusal {
 pub enum Error {
     /// The break could not grow by `requested` bytes (header included).
     /// run.s stores the new `memory_end` anyway and writes the header past
-    /// the break (A.7).
+    /// the break (`docs/original-behaviour.md` A.7).
     BreakRefused {
         /// Bytes the heap asked the break to grow by.
         requested: u64,
         /// Why the source said no.
         refusal: Refusal,
     },
-    /// `size + 32` does not fit in 64 bits. run.s wraps it (A.4, cases 8-10).
+    /// `size + 32` does not fit in 64 bits. run.s wraps it (`docs/original-behaviour.md` A.4, cases 8-10).
     SizeOverflow {
         /// The requested size.
         size: u64,
@@ -70,7 +70,7 @@ pub enum Error {
         segments: usize,
     },
     /// The pointer is not one this heap handed out: null, outside every
-    /// segment, or not at the start of a block's user area (A.6).
+    /// segment, or not at the start of a block's user area (`docs/original-behaviour.md` A.6).
     NotABlock {
         /// The address given.
         address: usize,
@@ -80,7 +80,7 @@ pub enum Error {
         /// The pool number.
         pool: u64,
     },
-    /// Pool 0 is how run.s marks free blocks (A.5); a safe guard cannot own it.
+    /// Pool 0 is how run.s marks free blocks (`docs/original-behaviour.md` A.5); a safe guard cannot own it.
     PoolZeroReserved,
     /// A [`Pool`](crate::pools::Pool) guard holds this pool: only the guard
     /// allocates into it and frees its blocks.

@@ -11,7 +11,7 @@
 //! grew, or the process heap now grows from a mapping: see
 //! [`ProcessBreak`](crate::ProcessBreak)), the heap continues in a new segment
 //! there instead of pulling the break back under malloc's chunks (which is
-//! what run.s does, original-behaviour A.8).
+//! what run.s does, `docs/original-behaviour.md` A.8).
 //!
 //! Segments are walked by the same asm loops in the order they were created:
 //! "first fit" means first in that order. A new segment may lie *below* older
@@ -260,7 +260,14 @@ impl<S: BreakSource> Heap<S> {
         //     je allocate_init
         let initialized_here = self.segments.len() == 0;
         if initialized_here {
-            self.allocate_init();
+            let start = self.allocate_init();
+            // allocate_continue on run.s's empty heap: memory_start ==
+            // memory_end, so allocate_loop's first compare ends the walk. The
+            // port runs that walk too, so that the two execute the same
+            // instructions (`brk-pools step`).
+            // SAFETY: an empty run has no header to read or write.
+            let found = unsafe { walk::allocate_loop(start, start, pool, size_with_header) };
+            debug_assert!(found.is_null());
         }
 
         // allocate_continue: walk each segment with allocate_loop.
@@ -287,9 +294,10 @@ impl<S: BreakSource> Heap<S> {
     /// our memory. (The first segment is recorded with the first block, at
     /// the address the source gives it.)
     // ANCHOR: allocate_init
-    fn allocate_init(&mut self) {
+    fn allocate_init(&mut self) -> *mut u8 {
         let start = self.source.current();
         self.break_end = start;
+        start
     }
     // ANCHOR_END: allocate_init
 
@@ -437,7 +445,7 @@ impl<S: BreakSource> Heap<S> {
     /// # Safety
     /// `ptr` must have been returned by this heap's [`allocate`](Heap::allocate).
     /// It may already be free (a double free is harmless, as in run.s) or
-    /// handed out again since (then that new owner's block is freed: A.6),
+    /// handed out again since (then that new owner's block is freed: `docs/original-behaviour.md` A.6),
     /// but that block must not belong to a live [`crate::pools::Pool`] guard
     /// (whose references into it would dangle).
     // ANCHOR: deallocate

@@ -90,7 +90,7 @@
 //! so a group of allocations with one lifetime (a request, a frame, a parse)
 //! is released with one call, without remembering each pointer. Free blocks
 //! carry pool 0, which is why `deallocate_pool(0)` also touches every free
-//! block (original-behaviour A.5).
+//! block (`docs/original-behaviour.md` A.5).
 //!
 //! ## The port: what is assembly and what is Rust
 //!

@@ -28,13 +28,13 @@
 //!   reclaimed with the pool, their destructors do not run.
 //!
 //! **Initialisation.** Blocks are reused whole and keep their old bytes
-//! (original-behaviour A.1), so memory from a block is never handed out as
+//! (`docs/original-behaviour.md` A.1), so memory from a block is never handed out as
 //! initialised unless it was written: [`Pool::alloc_uninit`] returns
 //! `MaybeUninit<u8>`, [`Pool::alloc_zeroed`] writes zeros, and the other
 //! methods copy or move a value in.
 //!
 //! **Alignment.** Sizes are not rounded, so a block's user area can start
-//! at any address (A.3). Byte slices and `str` (alignment 1) use blocks of
+//! at any address (`docs/original-behaviour.md` A.3). Byte slices and `str` (alignment 1) use blocks of
 //! exactly the requested size, so layouts are the original's. A type with
 //! alignment `a > 1` asks for `size + a - 1` bytes and is placed at the first
 //! aligned address inside the block.

@@ -20,7 +20,7 @@
 //! glibc's `malloc` also moves the break (its main arena grows and trims its
 //! heap with `sbrk`), so the two allocators take turns at the top of the data
 //! segment. run.s assumes it is alone and calls `brk(memory_end + n)`, which
-//! pulls the break back under malloc's chunks (original-behaviour A.8). The
+//! pulls the break back under malloc's chunks (`docs/original-behaviour.md` A.8). The
 //! port instead:
 //!
 //! * moves the break only through glibc's own `sbrk` ([`ProcessBreak`]), so

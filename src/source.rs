@@ -5,7 +5,7 @@
 //! run.s moves the break with raw `brk` syscalls (`movq $BRK_SYSCALL, %rax;
 //! syscall`) and ignores the answer. The port asks a [`BreakSource`] instead,
 //! which answers with the old break or a refusal, so a refused `brk` becomes an
-//! error instead of a header written into unmapped memory (A.7).
+//! error instead of a header written into unmapped memory (`docs/original-behaviour.md` A.7).
 
 use core::ptr;
 
@@ -78,7 +78,7 @@ pub const PROCESS_RESERVATION: usize = 1 << 30;
 /// With the break: glibc's `malloc` caches the break (`__curbrk`) and moves
 /// it with `brk(__curbrk + n)`. Going through the same `sbrk` keeps that
 /// cache right, so glibc sees the port's blocks as foreign memory it must
-/// step over instead of memory it may shrink (original-behaviour A.8). When
+/// step over instead of memory it may shrink (`docs/original-behaviour.md` A.8). When
 /// nobody else moves the break (a single-threaded C program such as run.c,
 /// the demo), the layout, the break and the `brk` calls are the original's.
 ///

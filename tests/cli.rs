@@ -214,7 +214,7 @@ fn a_crash_of_the_original_is_a_reported_result() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("int_max.ops");
     // Under a 256 MiB data limit the kernel refuses the INT_MAX block's brk;
-    // run.s writes the header past the break anyway (A.7) and faults.
+    // run.s writes the header past the break anyway ([A.7](../docs/original-behaviour.md#a7-brk-failure)) and faults.
     std::fs::write(&path, "a 1 16\na 1 2147483647\na 2 16\n").unwrap();
     let output = Command::new("sh")
         .arg("-c")

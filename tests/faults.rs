@@ -1,5 +1,5 @@
 //! Fault tests: the cases in which the original crashes or corrupts memory
-//! (original-behaviour A.6, A.7, A.8), each run in a child process so that a
+//! (`docs/original-behaviour.md` A.6, A.7, A.8), each run in a child process so that a
 //! crash fails the test instead of killing the harness.
 //!
 //! Rust cases re-run this test binary with `BRK_POOLS_FAULT_CASE=<test name>`
@@ -68,7 +68,7 @@ fn stdout(output: &Output) -> String {
 }
 
 // ---------------------------------------------------------------------------
-// The C ABI (A.6, A.7) against the original.
+// The C ABI ([A.6](../docs/original-behaviour.md#a6-misuse), [A.7](../docs/original-behaviour.md#a7-brk-failure)) against the original.
 
 #[test]
 fn c_abi_int_max_under_rlimit_as() {
@@ -88,7 +88,7 @@ fn c_abi_int_max_under_rlimit_as() {
         )
     );
     let original = run(&c_program("fault_int_max", Allocator::OriginalGlobals), &[]);
-    // run.s returns a block past the refused break (A.7 case 3) and then
+    // run.s returns a block past the refused break ([A.7](../docs/original-behaviour.md#a7-brk-failure) case 3) and then
     // faults appending the next header (case 6).
     assert_eq!(
         stdout(&original),
@@ -110,18 +110,18 @@ fn c_abi_ignores_pointers_that_are_not_blocks() {
         assert_eq!(stdout(&output), expected, "port, {mode}");
     }
     let original = c_program("fault_bad_pointers", Allocator::OriginalGlobals);
-    // A.6.6: deallocate(NULL) writes to 0xffffffffffffffe0.
+    // [A.6](../docs/original-behaviour.md#a6-misuse) item 6: deallocate(NULL) writes to 0xffffffffffffffe0.
     let null = run(&original, &["null"]);
     assert_eq!(signal(&null), Some(libc::SIGSEGV), "{null:?}");
     assert_eq!(stdout(&null), "");
-    // A.6.4: an interior pointer zeroes the block's pool word (and user data).
+    // [A.6](../docs/original-behaviour.md#a6-misuse) item 4: an interior pointer zeroes the block's pool word (and user data).
     let interior = stdout(&run(&original, &["interior"]));
     assert!(
         interior.starts_with("blocks=3 layout CHANGED")
             && interior.contains("+0 in_use=1 size=48 pool=0"),
         "{interior}"
     );
-    // A.6.5: a foreign pointer zeroes two quadwords of someone else's memory.
+    // [A.6](../docs/original-behaviour.md#a6-misuse) item 5: a foreign pointer zeroes two quadwords of someone else's memory.
     let foreign = stdout(&run(&original, &["foreign"]));
     assert!(foreign.contains("buffer CHANGED"), "{foreign}");
 }
@@ -142,7 +142,7 @@ fn c_abi_survives_the_glibc_interleavings_that_crash_the_original() {
     assert_eq!(stdout(&port), "line1 hello world\nline2\n");
     let original = run(&c_program("repro_garbage", Allocator::Original), &[]);
     assert!(original.status.success(), "{original:?}");
-    // The third block's header {1, 48, 1} over the pending first line (A.8).
+    // The third block's header {1, 48, 1} over the pending first line ([A.8](../docs/original-behaviour.md#a8-interleaving-with-glibc-malloc)).
     let mut garbage = vec![1, 0, 0, 0, 0, 0, 0, 0, 0x30, 0, 0, 0, 0, 0, 0, 0, 1, 0];
     garbage.extend_from_slice(b"line2\n");
     assert_eq!(original.stdout, garbage);

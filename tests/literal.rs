@@ -1,7 +1,7 @@
 //! Chapter 1 of the walkthrough, `examples/literal.rs` (run.s as plain
 //! `asm!` blocks, its own `brk` syscall, no hardening), behaves like the
 //! original: run.c's pointers, and the same breakage when stdio and malloc
-//! interleave with the pool (docs/original-behaviour.md A.8). Each side runs
+//! interleave with the pool (docs/original-behaviour.md `docs/original-behaviour.md` A.8). Each side runs
 //! in a child process; the original's outputs come from gcc builds of the
 //! repository's C programs, linked with asm/run.s.
 

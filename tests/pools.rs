@@ -563,14 +563,14 @@ fn random_safe_operations_keep_contents_and_blocks_consistent() {
     );
 }
 
-/// The raw operations keep the original's quirks (original-behaviour A.3,
+/// The raw operations keep the original's quirks (`docs/original-behaviour.md` A.3,
 /// A.4, A.5, A.6); only the safe API rules them out.
 #[test]
 fn raw_quirks_are_reproduced() {
     use brk_pools::c_abi::zero_extended;
     use brk_pools::render::map;
     let mut heap = Heap::on_arena(1 << 20).unwrap();
-    // Double free: accepted, no change the second time (A.6.1).
+    // Double free: accepted, no change the second time ([A.6](../docs/original-behaviour.md#a6-misuse) item 1).
     let a = heap.allocate(1, 16).unwrap();
     // SAFETY: a is a block of this heap; no guards exist.
     unsafe { heap.deallocate(a) };
@@ -578,27 +578,27 @@ fn raw_quirks_are_reproduced() {
     // SAFETY: as above (a double free is allowed by the contract).
     unsafe { heap.deallocate(a) };
     assert_eq!(once, layout(&heap));
-    // Stale free frees the new owner (A.6.2).
+    // Stale free frees the new owner ([A.6](../docs/original-behaviour.md#a6-misuse) item 2).
     let c = heap.allocate(3, 16).unwrap();
     assert_eq!(c, a);
     // SAFETY: a stale pointer of this heap; no guards exist.
     unsafe { heap.deallocate(a) };
     assert_eq!(map(&heap), "|.|", "c's block was freed through the stale a");
     // Pool 0: deallocate_pool(0) frees pool-0 blocks in use and rewrites
-    // every free block with the zeros it holds (A.5).
+    // every free block with the zeros it holds ([A.5](../docs/original-behaviour.md#a5-pool-0)).
     heap.allocate(0, 16).unwrap();
     heap.allocate(2, 16).unwrap();
     heap.allocate(0, 16).unwrap();
     assert_eq!(map(&heap), "|0|2|0|");
     heap.deallocate_pool(0);
     assert_eq!(map(&heap), "|.|2|.|");
-    // No rounding: odd sizes give odd addresses (A.3).
+    // No rounding: odd sizes give odd addresses ([A.3](../docs/original-behaviour.md#a3-alignment)).
     let mut heap = Heap::on_arena(1 << 20).unwrap();
     let odd = heap.allocate(1, 7).unwrap();
     let next = heap.allocate(1, 16).unwrap();
     assert_eq!(next.as_ptr() as usize - odd.as_ptr() as usize, 39);
     assert_eq!(next.as_ptr() as usize % 2, 1);
-    // C ints are zero-extended (A.4): pool -1 is 4294967295.
+    // C ints are zero-extended ([A.4](../docs/original-behaviour.md#a4-int-arguments-in-64-bit-registers)): pool -1 is 4294967295.
     assert_eq!(zero_extended(-1), 4_294_967_295);
     assert_eq!(zero_extended(i32::MIN), 0x8000_0000);
     heap.allocate(zero_extended(-1), 0).unwrap();

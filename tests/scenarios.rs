@@ -1,4 +1,4 @@
-//! Every behaviour of original-behaviour.md as a script in
+//! Every behaviour of `docs/original-behaviour.md` as a script in
 //! `tests/scenarios/*.ops`, traced three ways: the original binary
 //! (`asm/trace.c` + `asm/run.s`), the port through its C ABI (`asm/trace.c` +
 //! `libbrk_pools.a`), and the port in process on an arena.

@@ -188,7 +188,7 @@ fn vm_data() -> u64 {
 }
 
 // ---------------------------------------------------------------------------
-// Refused brk under RLIMIT_DATA (A.7).
+// Refused brk under RLIMIT_DATA ([A.7](../docs/original-behaviour.md#a7-brk-failure)).
 
 /// Under a data limit below what the process already uses, the first
 /// allocation is refused (by the kernel's `brk`, or earlier, when the segment
