@@ -309,7 +309,8 @@ pub fn render(op: &Operation) -> String {
         svg,
         r##"<line x1="{}" y1="{end_y}" x2="{}" y2="{end_y}" stroke="#b00" stroke-width="2.5"/>"##,
         left - 20,
-        left + box_width + 20
+        // Ends before the label at `left + box_width + 16` starts.
+        left + box_width + 8
     );
     let _ = writeln!(
         svg,
