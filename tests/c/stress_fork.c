@@ -25,8 +25,9 @@ static void *worker(void *arg) {
     unsigned n = 0;
     while (!stop) {
         for (int i = 0; i < 16; i++) {
-            char *p = allocate(7, (int)(n++ % 700));
-            if (p) memset(p, 0x77, n % 700);
+            int size = (int)(n++ % 700);
+            char *p = allocate(7, size);
+            if (p) memset(p, 0x77, size);
         }
         deallocate_pool(7);
     }
