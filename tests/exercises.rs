@@ -138,10 +138,12 @@ fn exercise_1_split() {
             "--test cli",
             "--test differential",
             "--test machine_code",
+            "--test pools_props",
             "--test scenarios",
+            "--test step",
             "--test walkthrough",
         ],
-        &["--test faults"],
+        &["--test single_threaded"],
     );
 }
 
@@ -155,7 +157,9 @@ fn exercise_2_coalesce() {
             "--test cli",
             "--test differential",
             "--test machine_code",
+            "--test pools_props",
             "--test scenarios",
+            "--test step",
             "--test walkthrough",
         ],
         &[],
@@ -167,7 +171,12 @@ fn exercise_2_coalesce() {
 fn exercise_3_skip_free_blocks() {
     assert_breaks(
         "3-skip-free.patch",
-        &["--test cli", "--test machine_code", "--test walkthrough"],
+        &[
+            "--test cli",
+            "--test machine_code",
+            "--test step",
+            "--test walkthrough",
+        ],
         &[],
     );
 }
@@ -182,7 +191,10 @@ fn exercise_4_round_sizes() {
             "--test differential",
             "--test faults",
             "--test pools",
+            "--test pools_props",
             "--test scenarios",
+            "--test single_threaded",
+            "--test step",
             "--test walkthrough",
         ],
         &[],
