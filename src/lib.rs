@@ -185,3 +185,9 @@ pub use header::Header;
 pub use heap::{Block, Growth, Heap, Segment};
 pub use pools::{Pool, PoolBox, Pools};
 pub use source::{Arena, BreakSource, ProcessBreak};
+
+/// The README's Rust example (the safe API), compiled and run as a doctest;
+/// its `sh` and `text` blocks are not Rust and are not run.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
