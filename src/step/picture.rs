@@ -219,7 +219,7 @@ pub fn render(op: &Operation) -> String {
     );
     let _ = writeln!(
         svg,
-        r#"<text x="16" y="52">%r10 = {pool} (pool)   %rdx = {wanted} (size + 32-byte header)   offsets from the heap start</text>"#
+        r#"<text x="16" y="52">%r10 = {pool} (pool); %rdx = {wanted} (size + 32-byte header); offsets from the heap start</text>"#
     );
     let _ = writeln!(
         svg,
