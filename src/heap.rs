@@ -118,6 +118,14 @@ pub struct Heap<S: BreakSource> {
     /// The kernel refused memory for the index once: from then on it is
     /// incomplete, and checked frees walk the blocks instead.
     index_refused: bool,
+    /// `indexed-fit`: the largest free size per range of blocks in walk
+    /// order, for first fit in O(log N) (see the `fit_index` module).
+    #[cfg(feature = "indexed-fit")]
+    fit: crate::fit_index::FitIndex,
+    /// `indexed-fit`: the kernel refused memory for `fit` (or for `index`,
+    /// which maps pointers to positions) once: from then on the asm walk.
+    #[cfg(feature = "indexed-fit")]
+    fit_refused: bool,
 }
 
 // SAFETY: the heap owns its blocks; the raw pointers are addresses in memory it
@@ -163,6 +171,10 @@ impl<S: BreakSource> Heap<S> {
             held: HeldPools::EMPTY,
             index: BlockIndex::EMPTY,
             index_refused: false,
+            #[cfg(feature = "indexed-fit")]
+            fit: crate::fit_index::FitIndex::EMPTY,
+            #[cfg(feature = "indexed-fit")]
+            fit_refused: false,
         }
     }
 
@@ -246,8 +258,17 @@ impl<S: BreakSource> Heap<S> {
             self.allocate_init();
         }
 
+        // indexed-fit: the index finds the walk's block, or knows none fits.
+        #[cfg(feature = "indexed-fit")]
+        let segments = match self.indexed_first_fit(pool, size_with_header) {
+            IndexedFit::Found(found) => return Ok(found),
+            IndexedFit::NoneFits => &[][..],
+            IndexedFit::Unavailable => self.segments(),
+        };
+        #[cfg(not(feature = "indexed-fit"))]
+        let segments = self.segments();
         // allocate_continue: walk each segment with allocate_loop.
-        for segment in self.segments() {
+        for segment in segments {
             // SAFETY: the heap only ever records segments whose headers it
             // wrote itself and whose sizes add up to the segment's end.
             let found =
@@ -358,6 +379,8 @@ impl<S: BreakSource> Heap<S> {
         if !self.index_refused && self.index.push(block as usize).is_err() {
             self.index_refused = true;
         }
+        #[cfg(feature = "indexed-fit")]
+        self.fit_appended();
         Ok(NonNull::new(pointer).expect("a block past a non-null break is not null"))
     }
     // ANCHOR_END: allocate_move_break
@@ -376,6 +399,8 @@ impl<S: BreakSource> Heap<S> {
         // SAFETY: the caller promises ptr is a block pointer of this heap, so
         // the header words before it are ours to write.
         unsafe { walk::deallocate(ptr.as_ptr()) }
+        #[cfg(feature = "indexed-fit")]
+        self.fit_freed(ptr.as_ptr());
     }
     // ANCHOR_END: deallocate
 
@@ -398,6 +423,8 @@ impl<S: BreakSource> Heap<S> {
         }
         // SAFETY: block_of found a block of this heap with this pointer.
         unsafe { walk::deallocate(block.pointer()) };
+        #[cfg(feature = "indexed-fit")]
+        self.fit_freed(block.pointer());
         Ok(())
     }
     // ANCHOR_END: try_deallocate
@@ -459,6 +486,8 @@ impl<S: BreakSource> Heap<S> {
             // SAFETY: as in allocate, every recorded segment is well formed.
             unsafe { walk::deallocate_pool_loop(segment.start, segment.end, pool) }
         }
+        #[cfg(feature = "indexed-fit")]
+        self.fit_refill();
     }
     // ANCHOR_END: deallocate_pool
 
@@ -473,6 +502,84 @@ impl<S: BreakSource> Heap<S> {
                 offset: address as usize - start,
                 header,
             })
+    }
+}
+
+/// What the `indexed-fit` search found.
+#[cfg(feature = "indexed-fit")]
+enum IndexedFit {
+    /// The walk's block, now in use for the pool.
+    Found(NonNull<u8>),
+    /// No block fits: the walk would reach `memory_end` (append).
+    NoneFits,
+    /// The index is incomplete (the kernel refused its memory): walk.
+    Unavailable,
+}
+
+/// The `indexed-fit` feature's upkeep of [`crate::fit_index::FitIndex`]: every
+/// change of a block's `in_use` word goes through one of these.
+#[cfg(feature = "indexed-fit")]
+impl<S: BreakSource> Heap<S> {
+    fn fit_usable(&self) -> bool {
+        !self.fit_refused && !self.index_refused
+    }
+
+    /// First fit through the index: the block the asm walk would take.
+    fn indexed_first_fit(&mut self, pool: u64, size_with_header: u64) -> IndexedFit {
+        if !self.fit_usable() {
+            return IndexedFit::Unavailable;
+        }
+        let Some(position) = self.fit.first_fit(size_with_header) else {
+            return IndexedFit::NoneFits;
+        };
+        let block = self.index.start(position) as *mut u8;
+        // SAFETY: the index holds the start of a block of this heap; its
+        // header says how long it is, so block..block+size is one well-formed
+        // block for run.s's allocate_loop, which marks it in use for `pool`.
+        let found = unsafe {
+            let size = Header::read(block).size as usize;
+            walk::allocate_loop(block, block.wrapping_add(size), pool, size_with_header)
+        };
+        self.fit.set(position, 0);
+        IndexedFit::Found(
+            NonNull::new(found).expect("the fit index found a block that does not fit"),
+        )
+    }
+
+    /// A block was appended (in use) after every other one.
+    fn fit_appended(&mut self) {
+        if self.fit_usable() && self.fit.push(0).is_err() {
+            self.fit_refused = true;
+        }
+    }
+
+    /// The block whose pointer is `ptr` was just freed.
+    fn fit_freed(&mut self, ptr: *mut u8) {
+        if !self.fit_usable() {
+            return;
+        }
+        let header = ptr.wrapping_sub(HEADER_SIZE);
+        if let Some(position) = self.index.position(header as usize) {
+            // SAFETY: the index holds only the starts of this heap's blocks.
+            let size = unsafe { Header::read(header) }.size;
+            self.fit.set(position, size);
+        }
+    }
+
+    /// deallocate_pool freed some blocks: read every leaf again (O(N), like
+    /// the walk that freed them).
+    fn fit_refill(&mut self) {
+        if self.fit_usable() {
+            let mut fit = core::mem::replace(&mut self.fit, crate::fit_index::FitIndex::EMPTY);
+            fit.refill(self.blocks().map(|b| {
+                if b.header.is_in_use() {
+                    0
+                } else {
+                    b.header.size
+                }
+            }));
+            self.fit = fit;
+        }
     }
 }
 

@@ -52,7 +52,18 @@ impl BlockIndex {
 
     /// Whether `block` is a recorded block start.
     pub(crate) fn contains(&self, block: usize) -> bool {
-        self.entries().binary_search(&block).is_ok()
+        self.position(block).is_some()
+    }
+
+    /// Where `block` is in append order (which is walk order), if recorded.
+    pub(crate) fn position(&self, block: usize) -> Option<usize> {
+        self.entries().binary_search(&block).ok()
+    }
+
+    /// The start of the block at `position` in append order.
+    #[cfg(feature = "indexed-fit")]
+    pub(crate) fn start(&self, position: usize) -> usize {
+        self.entries()[position]
     }
 
     fn entries(&self) -> &[usize] {

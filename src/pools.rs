@@ -100,7 +100,6 @@ use std::sync::Mutex;
 use crate::error::Error;
 use crate::heap::Heap;
 use crate::source::{Arena, BreakSource, ProcessBreak};
-use crate::walk;
 
 /// How many pools one heap can have held by guards at the same time.
 pub const MAX_HELD_POOLS: usize = 64;
@@ -524,8 +523,10 @@ impl<H: SharedHeap> FreeBlock for Pool<'_, H> {
             // came from (tokens are unique, and a Heap cannot be cloned), and
             // the block is in use for our pool: only its box frees it.
             if heap.held.holds(self.pool, self.token) {
-                // SAFETY: see above; the header before `pointer` is ours.
-                unsafe { walk::deallocate(pointer.as_ptr()) }
+                // SAFETY: see above; the header before `pointer` is ours,
+                // and the box freeing it is the block's only user (so
+                // Heap::deallocate's "no live guard's block" is the box's own).
+                unsafe { heap.deallocate(pointer) }
             }
         });
     }

@@ -73,6 +73,18 @@ macro_rules! growth_name {
         "batched"
     };
 }
+#[cfg(feature = "indexed-fit")]
+macro_rules! fit_name {
+    () => {
+        "indexed"
+    };
+}
+#[cfg(not(feature = "indexed-fit"))]
+macro_rules! fit_name {
+    () => {
+        "walk"
+    };
+}
 #[cfg(feature = "c-abi")]
 macro_rules! c_abi_name {
     () => {
@@ -94,6 +106,8 @@ pub const BUILD_TAG: &str = concat!(
     growth_name!(),
     ",c-abi=",
     c_abi_name!(),
+    ",fit=",
+    fit_name!(),
     ";"
 );
 
