@@ -70,13 +70,16 @@ impl FitIndex {
     pub(crate) fn set(&mut self, position: usize, free_size: u64) {
         assert!(position < self.len, "block {position} not in the fit index");
         let mut node = self.capacity + position;
+        let mut largest = free_size;
         // SAFETY: node < 2 * capacity, inside the mapping, and so are its
-        // parents and their children.
+        // parents and their siblings.
         unsafe {
             *self.nodes.add(node) = free_size;
             while node > 1 {
+                // The parent's value is the larger of this node's (known)
+                // and its sibling's.
+                largest = largest.max(*self.nodes.add(node ^ 1));
                 node /= 2;
-                let largest = (*self.nodes.add(2 * node)).max(*self.nodes.add(2 * node + 1));
                 if *self.nodes.add(node) == largest {
                     break; // then nothing above it changes either
                 }
@@ -101,9 +104,9 @@ impl FitIndex {
             let mut node = 1;
             while node < self.capacity {
                 node *= 2;
-                if *self.nodes.add(node) < size {
-                    node += 1;
-                }
+                // Branch-free: left child if it fits, else the right one
+                // (which then must, since the parent does).
+                node += usize::from(*self.nodes.add(node) < size);
             }
             Some(node - self.capacity)
         }
