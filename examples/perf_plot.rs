@@ -64,6 +64,7 @@ enum Marker {
     Circle,
     Cross,
     Square,
+    Diamond,
 }
 
 const SERIES: [Series; 6] = [
@@ -140,7 +141,7 @@ const SCALING_SERIES: [Series; 8] = [
         "port, indexed-fit",
         "#8e2bbf",
         "",
-        Marker::Circle,
+        Marker::Diamond,
     ),
     scaling(
         "malloc",
@@ -152,7 +153,7 @@ const SCALING_SERIES: [Series; 8] = [
     ),
     scaling("original", "reuse_end", "", "#1f5fbf", "", Marker::Circle),
     scaling("port", "reuse_end", "", "#e07000", "", Marker::Cross),
-    scaling("indexed", "reuse_end", "", "#8e2bbf", "", Marker::Circle),
+    scaling("indexed", "reuse_end", "", "#8e2bbf", "", Marker::Diamond),
     scaling("malloc", "reuse_end", "", "#2a9d3a", "", Marker::Square),
 ];
 
@@ -294,6 +295,11 @@ fn marker(svg: &mut String, marker: Marker, x: f64, y: f64, color: &str) {
             r##"<path d="M{:.1},{:.1} l8,8 m0,-8 l-8,8" stroke="{color}" stroke-width="2"/>"##,
             x - 4.0,
             y - 4.0
+        ),
+        Marker::Diamond => writeln!(
+            svg,
+            r##"<path d="M{x:.1},{:.1} l6,6 l-6,6 l-6,-6 z" fill="white" stroke="{color}" stroke-width="2"/>"##,
+            y - 6.0
         ),
         Marker::Square => writeln!(
             svg,

@@ -12,6 +12,11 @@
 //! original-behaviour A.8). Every segment is walked by the same asm loops, in
 //! address order; the segment table is a fixed array, so the heap never calls
 //! `malloc` and cannot move the break under itself.
+//!
+//! With the `indexed-fit` feature, `allocate` finds the walk's block through
+//! an index instead of walking (see the `fit_index` module); every change of
+//! a block's `in_use` word tells the index, through the hooks marked
+//! `#[cfg(feature = "indexed-fit")]` below. Layouts and pointers are the same.
 
 use core::ptr::NonNull;
 
@@ -386,7 +391,9 @@ impl<S: BreakSource> Heap<S> {
     // ANCHOR_END: allocate_move_break
 
     /// Ports `deallocate`, faithfully: zero the `in_use` and `pool` words of
-    /// the block `ptr` was handed out for. Nothing is checked.
+    /// the block `ptr` was handed out for. Nothing is checked. (With the
+    /// `indexed-fit` feature the fit index also learns that the block is
+    /// free, which takes a binary search for its position.)
     ///
     /// # Safety
     /// `ptr` must have been returned by this heap's [`allocate`](Heap::allocate).
