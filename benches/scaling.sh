@@ -16,7 +16,7 @@
 #     A build's curve stops at the first N where one process took longer than
 #     STOP_AFTER seconds (building the heap costs the original O(N^2)).
 #
-#   bash benches/scaling.sh          # several minutes on 2 cores
+#   bash benches/scaling.sh          # about 10 minutes on 2 cores (N = 100 000 dominates)
 #   QUICK=1 bash benches/scaling.sh  # one process per point
 #
 # Writes docs/perf/scaling-{machine.txt,ir.tsv,time.tsv,summary.txt} and
