@@ -1,7 +1,7 @@
 /* Prints the program break as it stands before main() to stderr, so a test
  * can turn the absolute pointers that run.c prints into offsets from the heap
- * start. No malloc, no stdio: both would move the break (original-behaviour
- * A.8). Link it beside run.c; run.c itself stays byte for byte the original. */
+ * start. No malloc, no stdio: both would move the break
+ * ([original-behaviour A.8](../docs/original-behaviour.md#a8-interleaving-with-glibc-malloc)). Link it beside run.c; run.c itself stays byte for byte the original. */
 #include <sys/syscall.h>
 #include <unistd.h>
 

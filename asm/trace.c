@@ -1,5 +1,5 @@
 /*
- * trace.c - oracle driver for the brk pool allocator (original-behaviour.md, section B).
+ * trace.c - oracle driver for the brk pool allocator ([original-behaviour.md section B](../docs/original-behaviour.md#b-the-oracle-driver)).
  *
  * Links either with the original (asm/run.s, with memory_start/memory_end made global)
  * or with the port's static library, which exports the same symbols:
@@ -12,7 +12,7 @@
  *   a POOL SIZE    allocate(POOL, SIZE); the result becomes handle h0, h1, ... (in order of `a` ops)
  *   d H | d hH     deallocate(pointer of handle H)
  *   p POOL         deallocate_pool(POOL)
- * Blank lines and lines whose first non-space character is `#` are skipped.
+ * A comment runs from `#` to the end of the line; blank lines are skipped.
  * POOL and SIZE are decimal C ints (optional leading `-`).
  *
  * After every executed op it prints the op line and the heap layout (walked from
@@ -21,7 +21,7 @@
  * printed, followed by the final layout.
  *
  * The driver never calls malloc and uses no stdio: glibc malloc moves the program
- * break and would corrupt the original allocator (original-behaviour.md A.8).  Input
+ * break and would corrupt the original allocator ([original-behaviour.md A.8](../docs/original-behaviour.md#a8-interleaving-with-glibc-malloc)).  Input
  * is read with read(2) into a static buffer, output is formatted by hand into a static
  * buffer and written with write(2).
  */
@@ -390,11 +390,15 @@ static void run_line(uint64_t lineno, const char *b, const char *e)
     int nt = 0;
     const char *p;
 
-    /* Trailing spaces / CR are not part of the line text. */
+    /* A comment runs from `#` to the end of the line; trailing spaces / CR
+     * are not part of the line text either. */
+    p = memchr(b, '#', (size_t)(e - b));
+    if (p)
+        e = p;
     while (e > b && is_space(e[-1]))
         e--;
     p = skip_spaces(b, e);
-    if (p == e || *p == '#')
+    if (p == e)
         return;
     while (p < e && nt < 4) {
         t[nt] = p;
@@ -436,7 +440,7 @@ static void run_line(uint64_t lineno, const char *b, const char *e)
             return;
         }
         begin_op(PHASE_ALLOCATE);
-        /* Exactly what gcc's int callers pass: the 32-bit value zero-extended (A.4). */
+        /* Exactly what gcc's int callers pass: the 32-bit value zero-extended ([A.4](../docs/original-behaviour.md#a4-int-arguments-in-64-bit-registers)). */
         ptr = allocate((uint64_t)(uint32_t)pool, (uint64_t)(uint32_t)size);
         end_op();
         handles[handle_count] = ptr;

@@ -19,7 +19,7 @@
 //!   on the last block, found by a binary search in the index of block starts;
 //! * `deallocate_pool_all_match`: `deallocate_pool(0)` over N free blocks,
 //!   which matches (and rewrites) all N each time: the same walk as freeing N
-//!   blocks of a pool (original-behaviour A.9: both cost 5 + 8N).
+//!   blocks of a pool (`docs/original-behaviour.md` A.9: both cost 5 + 8N).
 //!
 //! `safe_vs_raw` compares the safe API (`Pools` on an arena, a `Pool` guard)
 //! with the raw calls it wraps, on the same heaps: appending (`alloc_uninit`

@@ -15,8 +15,10 @@
 //!   own end, and the Rust code returns.
 //!
 //! Labels that are Rust code in the port (`allocate`, `allocate_init`,
-//! `allocate_continue`, `deallocate_pool`, `deallocate_loop_complete`) and
-//! the syscall half of `allocate_move_break` are not searched for; see
+//! `allocate_continue`, `deallocate_pool`) and the break-moving half of
+//! `allocate_move_break` are not searched for; neither is
+//! `deallocate_loop_complete`, which is in the `asm!` block (its `3:` label)
+//! but holds nothing except the `ret` that is not compared. See
 //! [`CHECKED_LABELS`].
 
 use std::io;
@@ -304,10 +306,12 @@ instructions found in the port's compiled code (`libbrk_pools.a`), where the
 Jump targets are not compared (the addresses differ, and run.s's named labels
 are numeric local labels in the port), and a label's final `ret` is not
 searched for (an `asm!` block cannot return from the Rust function around
-it). The labels that are Rust code in the port (`allocate`, `allocate_init`,
-`allocate_continue`, `deallocate_pool`, `deallocate_loop_complete`, and the
-break move of `allocate_move_break` before its `syscall`) are not listed; the
-[walkthrough](walkthrough.md) puts them beside their Rust.
+it). So `deallocate_loop_complete`, whose only instruction is that `ret`, is
+not listed, although it is in the port's `asm!` block: it is the `3:` label
+that ends `walk::deallocate_pool_loop`. The labels that are Rust code in the
+port (`allocate`, `allocate_init`, `allocate_continue`, `deallocate_pool`,
+and the break move of `allocate_move_break` up to its `syscall`) are not
+listed either; the [walkthrough](walkthrough.md) puts them beside their Rust.
 
 `tests/machine_code.rs` fails if a label is not found or if this page is not
 what the current build gives.

@@ -1,7 +1,7 @@
 //! What can go wrong, where run.s would crash or corrupt memory instead.
 //!
 //! run.s has no error path at all. Every variant here names a case in which
-//! the original carries on regardless (original-behaviour A.4, A.6, A.7, A.8)
+//! the original carries on regardless (`docs/original-behaviour.md` A.4, A.6, A.7, A.8)
 //! and the port stops, leaving the heap exactly as it was.
 
 use core::fmt;
@@ -46,29 +46,31 @@ impl fmt::Display for Refusal {
 pub enum Error {
     /// The break could not grow by `requested` bytes (header included).
     /// run.s stores the new `memory_end` anyway and writes the header past
-    /// the break (A.7).
+    /// the break (`docs/original-behaviour.md` A.7).
     BreakRefused {
         /// Bytes the heap asked the break to grow by.
         requested: u64,
         /// Why the source said no.
         refusal: Refusal,
     },
-    /// `size + 32` does not fit in 64 bits. run.s wraps it (A.4, cases 8-10).
+    /// `size + 32` does not fit in 64 bits. run.s wraps it (`docs/original-behaviour.md` A.4, cases 8-10).
     SizeOverflow {
         /// The requested size.
         size: u64,
     },
-    /// The break is below the end of the heap: someone shrank it under the
-    /// heap's blocks. The port never writes there.
+    /// The break is inside the heap's memory, or the source handed out
+    /// memory that overlaps it: someone shrank the break under the heap's
+    /// blocks. The port never writes there and records no such segment.
     BreakBelowHeap,
-    /// Another user of the break moved it, and the table that records the
-    /// heap's segments has no room for another.
+    /// An append needed a new segment and the kernel refused memory for the
+    /// segment table (which otherwise has no limit). Checked before the
+    /// break moves, so nothing is lost.
     SegmentTableFull {
-        /// The table's capacity.
+        /// Segments recorded so far.
         segments: usize,
     },
     /// The pointer is not one this heap handed out: null, outside every
-    /// segment, or not at the start of a block's user area (A.6).
+    /// segment, or not at the start of a block's user area (`docs/original-behaviour.md` A.6).
     NotABlock {
         /// The address given.
         address: usize,
@@ -78,7 +80,7 @@ pub enum Error {
         /// The pool number.
         pool: u64,
     },
-    /// Pool 0 is how run.s marks free blocks (A.5); a safe guard cannot own it.
+    /// Pool 0 is how run.s marks free blocks (`docs/original-behaviour.md` A.5); a safe guard cannot own it.
     PoolZeroReserved,
     /// A [`Pool`](crate::pools::Pool) guard holds this pool: only the guard
     /// allocates into it and frees its blocks.
@@ -95,11 +97,17 @@ pub enum Error {
         /// The pool number.
         pool: u64,
     },
-    /// Every slot of the table of held pools is taken.
+    /// The kernel refused memory to grow the table of held pools (which
+    /// otherwise has no limit).
     TooManyPoolsHeld {
-        /// The table's capacity.
+        /// Pools held so far.
         limit: usize,
     },
+    /// This thread already holds the heap's lock: the call was made inside
+    /// [`Pools::inspect`](crate::pools::Pools::inspect) or another callback
+    /// under the lock, or while [`process::lock`](crate::process::lock)'s
+    /// guard lives. Waiting would deadlock.
+    LockHeldByThisThread,
 }
 
 impl fmt::Display for Error {
@@ -116,7 +124,8 @@ impl fmt::Display for Error {
             ),
             Error::SegmentTableFull { segments } => write!(
                 f,
-                "the break was moved by someone else and all {segments} segment slots are used"
+                "a new segment was needed and the kernel refused memory to record more than \
+                 {segments} segments"
             ),
             Error::NotABlock { address } => {
                 write!(f, "{address:#x} is not a block handed out by this heap")
@@ -133,9 +142,14 @@ impl fmt::Display for Error {
                 f,
                 "the guard of pool {pool} no longer holds it (the heap was replaced)"
             ),
-            Error::TooManyPoolsHeld { limit } => {
-                write!(f, "all {limit} slots for held pools are taken")
-            }
+            Error::TooManyPoolsHeld { limit } => write!(
+                f,
+                "the kernel refused memory to record more than {limit} held pools"
+            ),
+            Error::LockHeldByThisThread => f.write_str(
+                "this thread already holds the heap's lock (inside Pools::inspect, another \
+                 callback under the lock, or while process::lock() is held): waiting would deadlock",
+            ),
         }
     }
 }

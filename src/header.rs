@@ -24,7 +24,7 @@
 //! and checks them against the numbers above at compile time, so the asm walks
 //! (which take the offsets as `const` operands) cannot drift from the struct.
 //!
-//! Sizes are never rounded (original-behaviour A.3), so a header can sit at any
+//! Sizes are never rounded (`docs/original-behaviour.md` A.3), so a header can sit at any
 //! address: `+0x51` is a real header offset. Rust code therefore never makes a
 //! `&Header` into the heap and never dereferences a `*const Header` directly;
 //! it copies headers in and out with [`read_unaligned`](core::ptr::read_unaligned)

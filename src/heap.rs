@@ -3,32 +3,46 @@
 //!
 //! run.s keeps two quadwords, `memory_start` and `memory_end`, and trusts that
 //! nothing else moves the program break. The port keeps the same pair for
-//! every *segment*: a run of blocks that the break grew through without anyone
-//! else moving it in between. When nothing else moves the break (the seed's
-//! `run.c`), there is exactly one segment and the layout is the original's to
-//! the byte. When glibc's `malloc` has moved the break since the heap last
-//! grew, the heap continues in a new segment at the current break instead of
-//! pulling the break back under malloc's chunks (which is what run.s does,
-//! original-behaviour A.8). Every segment is walked by the same asm loops, in
-//! address order; the segment table is a fixed array, so the heap never calls
-//! `malloc` and cannot move the break under itself.
+//! every *segment*: a run of blocks that the source grew through without
+//! anyone else taking memory in between. When nothing else moves the break
+//! (the seed's `run.c`), there is exactly one segment and the layout is the
+//! original's to the byte. When the source's next memory does not continue
+//! the last segment (glibc's `malloc` moved the break since the heap last
+//! grew, or the process heap now grows from a mapping: see
+//! [`ProcessBreak`](crate::ProcessBreak)), the heap continues in a new segment
+//! there instead of pulling the break back under malloc's chunks (which is
+//! what run.s does, `docs/original-behaviour.md` A.8).
+//!
+//! Segments are walked by the same asm loops in the order they were created:
+//! "first fit" means first in that order. A new segment may lie *below* older
+//! ones (a mapping can land anywhere), so nothing here assumes that later
+//! segments have higher addresses: lookups by address go through a table of
+//! segments sorted by start. The segment table, that sorted table, the block
+//! index and the table of held pools grow in their own anonymous mappings
+//! (the `mapped_vec` module), with no fixed limit and without `malloc`, so
+//! the heap cannot move the break under itself. Room for a new segment is
+//! reserved *before* the source grows, so a table that cannot grow never
+//! leaks memory the source already gave; and memory that would overlap the
+//! heap's own segments is refused, never recorded.
 //!
 //! With the `indexed-fit` feature, `allocate` finds the walk's block through
-//! an index instead of walking (see the `fit_index` module); every change of
-//! a block's `in_use` word tells the index, through the hooks marked
-//! `#[cfg(feature = "indexed-fit")]` below. Layouts and pointers are the same.
+//! an index instead of walking (see the `fit_index` module): its positions are
+//! the block index's (append order, which is walk order: segments in creation
+//! order, each segment's blocks one run). Every change of a block's `in_use`
+//! word tells it, through the hooks marked `#[cfg(feature = "indexed-fit")]`
+//! below. Layouts and pointers are the same.
 
 use core::ptr::NonNull;
 
 use crate::error::{Error, Refusal};
 use crate::header::{HEADER_SIZE, Header};
 use crate::index::BlockIndex;
-use crate::pools::HeldPools;
+use crate::mapped_vec::MappedVec;
 use crate::source::{Arena, BreakSource};
 use crate::walk;
 
-/// How many segments a heap can record.
-pub const MAX_SEGMENTS: usize = 64;
+mod held_pools;
+pub(crate) use held_pools::HeldPools;
 
 /// One `memory_start .. memory_end` run of blocks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,20 +54,11 @@ pub struct Segment {
 }
 
 impl Segment {
-    const EMPTY: Segment = Segment {
-        start: core::ptr::null_mut(),
-        end: core::ptr::null_mut(),
-    };
-
     fn at(address: *mut u8) -> Segment {
         Segment {
             start: address,
             end: address,
         }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.start == self.end
     }
 }
 
@@ -77,7 +82,10 @@ pub enum Growth {
 pub struct Block {
     /// Where the header starts.
     pub address: *mut u8,
-    /// `address - memory_start` (the start of the first segment).
+    /// `address - memory_start` (the start of the first segment). A block
+    /// in a segment below the first one (possible once the process heap grows
+    /// from mappings) has a negative distance: the offset wraps, so read it as
+    /// an `isize` there.
     pub offset: usize,
     /// A copy of the header.
     pub header: Header,
@@ -108,10 +116,17 @@ impl Block {
 pub struct Heap<S: BreakSource> {
     source: S,
     growth: Growth,
-    segments: [Segment; MAX_SEGMENTS],
-    /// Segments in use; 0 until the first `allocate` (run.s: `memory_start == 0`).
-    segment_count: usize,
-    /// Where the heap's last growth left the break. Equals the last segment's
+    /// The segments in the order they were created (the walk order); empty
+    /// until the first block (run.s: `memory_start == 0`).
+    segments: MappedVec<Segment>,
+    /// For each segment, the position of its first block in `index`: a
+    /// segment's blocks are one contiguous, sorted run of the index, because
+    /// only the newest segment ever grows.
+    first_block: MappedVec<usize>,
+    /// Segment numbers sorted by start address, for lookups by address.
+    by_address: MappedVec<usize>,
+    /// Where the heap's last growth left the break (the source's `current`
+    /// at `allocate_init` before the first block). Equals the last segment's
     /// end with [`Growth::Exact`]; may be above it with [`Growth::Batched`].
     break_end: *mut u8,
     /// Pools held by [`crate::pools::Pool`] guards; the safe methods below
@@ -128,7 +143,7 @@ pub struct Heap<S: BreakSource> {
     #[cfg(feature = "indexed-fit")]
     fit: crate::fit_index::FitIndex,
     /// `indexed-fit`: the kernel refused memory for `fit` (or for `index`,
-    /// which maps pointers to positions) once: from then on the asm walk.
+    /// which maps positions to blocks) once: from then on the asm walk.
     #[cfg(feature = "indexed-fit")]
     fit_refused: bool,
 }
@@ -170,8 +185,9 @@ impl<S: BreakSource> Heap<S> {
         Heap {
             source,
             growth,
-            segments: [Segment::EMPTY; MAX_SEGMENTS],
-            segment_count: 0,
+            segments: MappedVec::EMPTY,
+            first_block: MappedVec::EMPTY,
+            by_address: MappedVec::EMPTY,
             break_end: core::ptr::null_mut(),
             held: HeldPools::EMPTY,
             index: BlockIndex::EMPTY,
@@ -197,20 +213,23 @@ impl<S: BreakSource> Heap<S> {
         self.growth
     }
 
-    /// The segments, in address order (empty before the first allocation).
+    /// The segments, in the order they were created, which is the order the
+    /// walks visit them (empty before the first allocation). Addresses need
+    /// not increase along it.
     pub fn segments(&self) -> &[Segment] {
-        &self.segments[..self.segment_count]
+        self.segments.as_slice()
     }
 
-    /// run.s's `memory_start`: the break at the first allocation, null before.
+    /// run.s's `memory_start`: where the first segment starts (the break at
+    /// the first allocation, when the source is a break), null before.
     pub fn memory_start(&self) -> *mut u8 {
         self.segments()
             .first()
             .map_or(core::ptr::null_mut(), |s| s.start)
     }
 
-    /// run.s's `memory_end`: the end of the last block, null before the first
-    /// allocation.
+    /// run.s's `memory_end`: the end of the newest segment, where the next
+    /// block is appended; null before the first allocation.
     pub fn memory_end(&self) -> *mut u8 {
         self.segments()
             .last()
@@ -234,7 +253,7 @@ impl<S: BreakSource> Heap<S> {
     /// [`Error::PoolHeld`] if a [`crate::pools::Pool`] guard holds `pool`;
     /// [`Error::SizeOverflow`] if `size + 32` wraps; [`Error::BreakRefused`],
     /// [`Error::BreakBelowHeap`] or [`Error::SegmentTableFull`] if a new block
-    /// is needed and the break cannot give it. The heap is unchanged then.
+    /// is needed and the source cannot give it. The heap is unchanged then.
     // ANCHOR: allocate
     pub fn allocate(&mut self, pool: u64, size: u64) -> Result<NonNull<u8>, Error> {
         self.held.check_not_held(pool)?;
@@ -258,9 +277,16 @@ impl<S: BreakSource> Heap<S> {
 
         //     cmpq $0, memory_start        # if we haven't initialized, do so
         //     je allocate_init
-        let initialized_here = self.segment_count == 0;
+        let initialized_here = self.segments.len() == 0;
         if initialized_here {
-            self.allocate_init();
+            let start = self.allocate_init();
+            // allocate_continue on run.s's empty heap: memory_start ==
+            // memory_end, so allocate_loop's first compare ends the walk. The
+            // port runs that walk too, so that the two execute the same
+            // instructions (`brk-pools step`).
+            // SAFETY: an empty run has no header to read or write.
+            let found = unsafe { walk::allocate_loop(start, start, pool, size_with_header) };
+            debug_assert!(found.is_null());
         }
 
         // indexed-fit: the index finds the walk's block, or knows none fits.
@@ -286,7 +312,6 @@ impl<S: BreakSource> Heap<S> {
         let result = self.allocate_move_break(pool, size_with_header);
         if result.is_err() && initialized_here {
             // Leave the heap exactly as it was: uninitialised.
-            self.segment_count = 0;
             self.break_end = core::ptr::null_mut();
         }
         result
@@ -294,13 +319,13 @@ impl<S: BreakSource> Heap<S> {
     // ANCHOR_END: allocate
 
     /// Ports `allocate_init`: the current break is both the start and end of
-    /// our memory.
+    /// our memory. (The first segment is recorded with the first block, at
+    /// the address the source gives it.)
     // ANCHOR: allocate_init
-    fn allocate_init(&mut self) {
+    fn allocate_init(&mut self) -> *mut u8 {
         let start = self.source.current();
-        self.segments[0] = Segment::at(start);
-        self.segment_count = 1;
         self.break_end = start;
+        start
     }
     // ANCHOR_END: allocate_init
 
@@ -315,25 +340,21 @@ impl<S: BreakSource> Heap<S> {
         let requested = size_with_header;
         let size = usize::try_from(size_with_header)
             .map_err(|_| Error::SizeOverflow { size: requested })?;
-        let last = self.segment_count - 1;
         // movq %rcx, %r8  # old break is saved in %r8 to return to user
-        let old_end = self.segments[last].end;
-        let slack = self.break_end as usize - old_end as usize;
+        let old_end = self.memory_end();
+        let slack = (self.break_end as usize).wrapping_sub(old_end as usize);
 
-        let block = if size <= slack {
+        let block = if !self.segments().is_empty() && size <= slack {
             // Growth::Batched: the break is already far enough.
             old_end
         } else {
-            let current = self.source.current();
-            if (current as usize) < (self.break_end as usize) {
+            // Someone shrank the break into our memory: never write there.
+            if self.owns(self.source.current()) {
                 return Err(Error::BreakBelowHeap);
             }
-            let needs_slot = current != self.break_end && !self.segments[last].is_empty();
-            if needs_slot && self.segment_count == MAX_SEGMENTS {
-                return Err(Error::SegmentTableFull {
-                    segments: MAX_SEGMENTS,
-                });
-            }
+            // Room for a new segment first, so that a table that cannot grow
+            // fails before the break moves, not after.
+            self.reserve_segment()?;
             // Always ask for the whole block: then it fits even if the break
             // turns out to have moved, and the new segment starts at the old
             // break. (Batched growth may leave the old slack unused then.)
@@ -354,30 +375,25 @@ impl<S: BreakSource> Heap<S> {
                 .grow(increment)
                 .map_err(|refusal| Error::BreakRefused { requested, refusal })?;
             let new_break = old_break.wrapping_add(increment);
-            if old_break == self.break_end {
+            if !self.segments().is_empty() && old_break == self.break_end {
                 self.break_end = new_break;
                 old_end
             } else {
-                // Someone else moved the break (between `current` and `grow`,
-                // if another thread raced us): start a new segment there.
-                if self.segments[last].is_empty() {
-                    self.segments[last] = Segment::at(old_break);
-                } else if self.segment_count == MAX_SEGMENTS {
-                    return Err(Error::SegmentTableFull {
-                        segments: MAX_SEGMENTS,
-                    });
-                } else {
-                    self.segments[self.segment_count] = Segment::at(old_break);
-                    self.segment_count += 1;
+                // The memory does not continue the newest segment (someone
+                // else moved the break, or the source is a new mapping):
+                // start a new segment there, unless it overlaps ours.
+                if self.overlaps(old_break as usize, new_break as usize) {
+                    return Err(Error::BreakBelowHeap);
                 }
+                self.record_segment(old_break);
                 self.break_end = new_break;
                 old_break
             }
         };
 
         // movq %rdi, memory_end  # save this value (after the break moved, here)
-        let last = self.segment_count - 1;
-        self.segments[last].end = block.wrapping_add(size);
+        let last = self.segments.len() - 1;
+        self.segments.as_mut_slice()[last].end = block.wrapping_add(size);
         // SAFETY: block..block+size lies below break_end, in memory the source
         // gave to this heap and no block uses yet.
         let pointer = unsafe { walk::allocate_move_break(block, size_with_header, pool) };
@@ -390,15 +406,78 @@ impl<S: BreakSource> Heap<S> {
     }
     // ANCHOR_END: allocate_move_break
 
+    /// Makes room in the segment tables for one more segment.
+    fn reserve_segment(&mut self) -> Result<(), Error> {
+        let full = Error::SegmentTableFull {
+            segments: self.segments.len(),
+        };
+        self.segments.reserve(1).map_err(|_| full)?;
+        self.first_block.reserve(1).map_err(|_| full)?;
+        self.by_address.reserve(1).map_err(|_| full)
+    }
+
+    /// Records an empty segment at `start` (room was reserved).
+    fn record_segment(&mut self, start: *mut u8) {
+        let number = self.segments.len();
+        let segments = self.segments.as_slice();
+        let position = self
+            .by_address
+            .as_slice()
+            .partition_point(|&i| segments[i].start < start);
+        let reserved = "reserve_segment made room";
+        self.segments.push(Segment::at(start)).expect(reserved);
+        self.first_block.push(self.index.len()).expect(reserved);
+        self.by_address.insert(position, number).expect(reserved);
+    }
+
+    /// The end of the memory segment `number` owns: its last block's end,
+    /// or for the newest segment the break the heap grew to (batched slack).
+    fn owned_end(&self, number: usize) -> usize {
+        let segment = self.segments()[number];
+        if number + 1 == self.segments.len() {
+            (segment.end as usize).max(self.break_end as usize)
+        } else {
+            segment.end as usize
+        }
+    }
+
+    /// The segment whose memory contains `address`, if any: the one with the
+    /// highest start at or below it (segments never overlap).
+    fn segment_at(&self, address: usize) -> Option<usize> {
+        let segments = self.segments();
+        let sorted = self.by_address.as_slice();
+        let above = sorted.partition_point(|&i| segments[i].start as usize <= address);
+        let number = *sorted.get(above.checked_sub(1)?)?;
+        (address < self.owned_end(number)).then_some(number)
+    }
+
+    /// Whether `address` lies in memory the heap owns.
+    fn owns(&self, address: *mut u8) -> bool {
+        self.segment_at(address as usize).is_some()
+    }
+
+    /// Whether `start..end` overlaps memory the heap owns.
+    fn overlaps(&self, start: usize, end: usize) -> bool {
+        if self.segment_at(start).is_some() {
+            return true;
+        }
+        let segments = self.segments();
+        let sorted = self.by_address.as_slice();
+        let above = sorted.partition_point(|&i| segments[i].start as usize <= start);
+        sorted
+            .get(above)
+            .is_some_and(|&i| (segments[i].start as usize) < end)
+    }
+
     /// Ports `deallocate`, faithfully: zero the `in_use` and `pool` words of
     /// the block `ptr` was handed out for. Nothing is checked. (With the
     /// `indexed-fit` feature the fit index also learns that the block is
-    /// free, which takes a binary search for its position.)
+    /// free, which takes a lookup of its position.)
     ///
     /// # Safety
     /// `ptr` must have been returned by this heap's [`allocate`](Heap::allocate).
     /// It may already be free (a double free is harmless, as in run.s) or
-    /// handed out again since (then that new owner's block is freed: A.6),
+    /// handed out again since (then that new owner's block is freed: `docs/original-behaviour.md` A.6),
     /// but that block must not belong to a live [`crate::pools::Pool`] guard
     /// (whose references into it would dangle).
     // ANCHOR: deallocate
@@ -407,7 +486,9 @@ impl<S: BreakSource> Heap<S> {
         // the header words before it are ours to write.
         unsafe { walk::deallocate(ptr.as_ptr()) }
         #[cfg(feature = "indexed-fit")]
-        self.fit_freed(ptr.as_ptr());
+        if let Some((block, position)) = self.locate(ptr.as_ptr()) {
+            self.fit_freed(block, position);
+        }
     }
     // ANCHOR_END: deallocate
 
@@ -422,16 +503,17 @@ impl<S: BreakSource> Heap<S> {
     /// guard. The heap is unchanged then.
     // ANCHOR: try_deallocate
     pub fn try_deallocate(&mut self, ptr: *mut u8) -> Result<(), Error> {
-        let block = self.block_of(ptr).ok_or(Error::NotABlock {
+        #[cfg_attr(not(feature = "indexed-fit"), allow(unused_variables))]
+        let (block, position) = self.locate(ptr).ok_or(Error::NotABlock {
             address: ptr as usize,
         })?;
         if block.header.is_in_use() {
             self.held.check_not_held(block.header.pool)?;
         }
-        // SAFETY: block_of found a block of this heap with this pointer.
+        // SAFETY: locate found a block of this heap with this pointer.
         unsafe { walk::deallocate(block.pointer()) };
         #[cfg(feature = "indexed-fit")]
-        self.fit_freed(block.pointer());
+        self.fit_freed(block, position);
         Ok(())
     }
     // ANCHOR_END: try_deallocate
@@ -441,23 +523,44 @@ impl<S: BreakSource> Heap<S> {
         self.block_of(ptr).is_some()
     }
 
-    /// The block whose pointer is `ptr`: a binary search in the index of
-    /// block starts (a walk if the index is incomplete).
+    /// The block whose pointer is `ptr`: a binary search for its segment,
+    /// then in that segment's run of the index of block starts (a walk of
+    /// the segment if the index is incomplete).
     pub fn block_of(&self, ptr: *mut u8) -> Option<Block> {
+        self.locate(ptr).map(|(block, _)| block)
+    }
+
+    /// [`block_of`](Heap::block_of), with the block's position in the index
+    /// of block starts (None if the index is incomplete).
+    fn locate(&self, ptr: *mut u8) -> Option<(Block, Option<usize>)> {
         let header = (ptr as usize).checked_sub(HEADER_SIZE)?;
-        if !self.index_refused {
-            let address = header as *mut u8;
-            return self.index.contains(header).then(|| Block {
-                address,
-                offset: header - self.memory_start() as usize,
-                // SAFETY: the index holds only the starts of this heap's blocks.
-                header: unsafe { Header::read(address) },
-            });
+        let number = self.segment_at(header)?;
+        let segment = self.segments()[number];
+        if header >= segment.end as usize {
+            return None; // in the newest segment's slack, past its last block
         }
-        self.blocks()
-            .skip_while(|b| (b.address as usize) < header)
-            .take(1)
-            .find(|b| b.address as usize == header)
+        let address = header as *mut u8;
+        let position = if self.index_refused {
+            SegmentBlocks::new(segment)
+                .any(|(block, _)| block == address)
+                .then_some(None)
+        } else {
+            let first = self.first_block.as_slice()[number];
+            let next = self
+                .first_block
+                .as_slice()
+                .get(number + 1)
+                .copied()
+                .unwrap_or(self.index.len());
+            Some(Some(self.index.position_in(first..next, header)?))
+        }?;
+        let block = Block {
+            address,
+            offset: header.wrapping_sub(self.memory_start() as usize),
+            // SAFETY: the index (or the walk) found a block start of this heap.
+            header: unsafe { Header::read(address) },
+        };
+        Some((block, position))
     }
 
     /// Ports `deallocate_pool`: free every block whose pool is `pool`.
@@ -498,7 +601,8 @@ impl<S: BreakSource> Heap<S> {
     }
     // ANCHOR_END: deallocate_pool
 
-    /// Every block, in address order, with offsets from `memory_start`.
+    /// Every block, in walk order (segment by segment, in the order the
+    /// segments were created), with offsets from `memory_start`.
     pub fn blocks(&self) -> impl Iterator<Item = Block> + '_ {
         let start = self.memory_start() as usize;
         self.segments()
@@ -506,7 +610,7 @@ impl<S: BreakSource> Heap<S> {
             .flat_map(|s| SegmentBlocks::new(*s))
             .map(move |(address, header)| Block {
                 address,
-                offset: address as usize - start,
+                offset: (address as usize).wrapping_sub(start),
                 header,
             })
     }
@@ -547,10 +651,19 @@ impl<S: BreakSource> Heap<S> {
             let size = Header::read(block).size as usize;
             walk::allocate_loop(block, block.wrapping_add(size), pool, size_with_header)
         };
-        self.fit.set(position, 0);
-        IndexedFit::Found(
-            NonNull::new(found).expect("the fit index found a block that does not fit"),
-        )
+        match NonNull::new(found) {
+            Some(found) => {
+                self.fit.set(position, 0);
+                IndexedFit::Found(found)
+            }
+            // The header is not what the index recorded: the program wrote
+            // over it (past the end of the block before, say). The walk reads
+            // headers as they are, so from now on walk.
+            None => {
+                self.fit_refused = true;
+                IndexedFit::Unavailable
+            }
+        }
     }
 
     /// A block was appended (in use) after every other one.
@@ -560,16 +673,10 @@ impl<S: BreakSource> Heap<S> {
         }
     }
 
-    /// The block whose pointer is `ptr` was just freed.
-    fn fit_freed(&mut self, ptr: *mut u8) {
-        if !self.fit_usable() {
-            return;
-        }
-        let header = ptr.wrapping_sub(HEADER_SIZE);
-        if let Some(position) = self.index.position(header as usize) {
-            // SAFETY: the index holds only the starts of this heap's blocks.
-            let size = unsafe { Header::read(header) }.size;
-            self.fit.set(position, size);
+    /// `block`, at `position` in the block index, was just freed.
+    fn fit_freed(&mut self, block: Block, position: Option<usize>) {
+        if let (true, Some(position)) = (self.fit_usable(), position) {
+            self.fit.set(position, block.header.size);
         }
     }
 
@@ -623,6 +730,26 @@ impl Iterator for SegmentBlocks {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A program that writes one byte past its block sets the next block's
+    /// `in_use` word: the walk then skips that block (it reads headers as
+    /// they are), and so must the indexed fit (which recorded it as free).
+    #[test]
+    fn a_header_written_over_is_read_as_the_walk_reads_it() {
+        let mut heap = Heap::on_arena(1 << 20).unwrap();
+        let a = heap.allocate(1, 16).unwrap();
+        let b = heap.allocate(1, 16).unwrap();
+        heap.try_deallocate(b.as_ptr()).unwrap();
+        // SAFETY: one byte past a's 16 is b's in_use word, in the arena.
+        unsafe { a.as_ptr().add(16).write(0x77) };
+        let c = heap.allocate(2, 16).unwrap();
+        assert_ne!(c, b, "b's header says in use: the walk appends");
+        assert_eq!(heap.blocks().count(), 3);
+        assert_eq!(
+            heap.allocate(3, 16).unwrap(),
+            c.map_addr(|p| p.saturating_add(48))
+        );
+    }
 
     /// The checked free answers the same with the index and, after the
     /// kernel refused the index memory, with a walk.

@@ -1,8 +1,60 @@
 //! # brk-pools
 //!
-//! An instruction-for-instruction Rust port of a classic x86-64 "memory
-//! pools" allocator (`asm/run.s`), built on the program break, and the proof
-//! that the port behaves like the original.
+//! A classic x86-64 "memory pools" allocator (`asm/run.s`, on the program
+//! break) ported to Rust, with the proof that the port behaves like the
+//! original.
+//!
+//! ## Using it: pools with guards
+//!
+//! Most users want the safe API in [`pools`]: a [`Pools`] owns a heap (here a
+//! private arena; [`pools::process()`] is the process heap), each pool number
+//! is held by one [`Pool`] guard, allocations borrow the guard, and dropping
+//! the guard frees every block of its pool at once.
+//!
+//! ```
+//! use brk_pools::Pools;
+//!
+//! let pools = Pools::on_arena(1 << 20)?;
+//! {
+//!     let pool = pools.pool(1)?;
+//!     let name = pool.alloc_str("pool one")?;
+//!     let numbers = pool.alloc_slice_copy(&[1u64, 2, 3])?;
+//!     numbers[2] += name.len() as u64;
+//!     let early = pool.boxed([7u8; 100])?;
+//!     early.free(); // one block freed early; no reference to it remains
+//!     assert_eq!(numbers, &[1, 2, 11]);
+//! } // the guard is dropped: every block of pool 1 is free again
+//! // Three blocks (the str, the slice, the box), all free:
+//! assert_eq!(pools.inspect(brk_pools::render::map), "|.|.|.|");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## The raw heap: run.s's three operations
+//!
+//! Underneath, a [`Heap`] has exactly run.s's `allocate(pool, size)`,
+//! `deallocate(ptr)` and `deallocate_pool(pool)`, with its quirks (double
+//! frees accepted, no rounding, no splitting). Where run.s would crash or
+//! corrupt memory, the heap returns an [`Error`] instead; the one operation
+//! that cannot check (`deallocate` of any pointer) is an `unsafe fn`, and
+//! [`Heap::try_deallocate`] is its checked twin.
+//!
+//! ```
+//! use brk_pools::Heap;
+//!
+//! // A heap on a private arena, so offsets are the same in every run.
+//! let mut heap = Heap::on_arena(1 << 20)?;
+//! let a1 = heap.allocate(1, 400)?;
+//! let _a2 = heap.allocate(2, 32)?;
+//! heap.deallocate_pool(2);
+//! assert_eq!(brk_pools::render::map(&heap), "|1|.|");
+//! // SAFETY: a1 came from this heap's allocate.
+//! unsafe { heap.deallocate(a1) };
+//! assert_eq!(brk_pools::render::map(&heap), "|.|.|");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! A map such as `|1|.|` lists the blocks in address order: a number is an
+//! in-use block of that pool, `.` a free block.
 //!
 //! ## The program break
 //!
@@ -38,32 +90,47 @@
 //! so a group of allocations with one lifetime (a request, a frame, a parse)
 //! is released with one call, without remembering each pointer. Free blocks
 //! carry pool 0, which is why `deallocate_pool(0)` also touches every free
-//! block (original-behaviour A.5).
+//! block (`docs/original-behaviour.md` A.5).
 //!
-//! ## The port
+//! ## The port: what is assembly and what is Rust
 //!
-//! The walks over the blocks are `asm!` blocks in [`walk`] that read like
-//! run.s, line for line and register for register, with the header offsets
-//! fed in as `const` operands from [`header`]'s `offset_of!`. The Rust around
-//! them, in [`heap`], moves the break through glibc (so `malloc` keeps
-//! working), reports errors where run.s would crash or corrupt memory, and
-//! keeps the heap's segments. [`disasm`] proves that the compiled walks are
-//! run.s's instructions, one for one.
+//! run.s has 11 code labels and 54 instructions. Six labels are `asm!`
+//! blocks in [`walk`], in AT&T syntax on run.s's registers, with the header
+//! offsets fed in as `const` operands from [`header`]'s `offset_of!`:
+//! `allocate_loop` (10 of its 11 instructions; its `ret` becomes a jump to the
+//! end of the block), `try_next_block` (2), `deallocate` (2 of 3),
+//! `deallocate_pool_loop` (6), `deallocate_from_pool` (4) and
+//! `deallocate_loop_complete` (the `3:` label ending the pool walk; its one
+//! instruction, `ret`, is the end of the block). `allocate_move_break` is
+//! split: its three header stores, `addq` and `movq` (5) are `asm!`, its break
+//! move (6, up to the `syscall`) is Rust. Four labels are Rust, in [`heap`]:
+//! `allocate` (5), `allocate_init` (6), `allocate_continue` (2) and
+//! `deallocate_pool` (2). In all, 29 instructions are `asm!` text, 21 are
+//! Rust and 4 `ret`s are block ends; the four `asm!` blocks add 2
+//! instructions of their own (`jmp` for a `ret`, `xorl %eax, %eax` for
+//! "reached the end").
 //!
-//! ```
-//! use brk_pools::Heap;
+//! The Rust moves the break through glibc (so `malloc` keeps working),
+//! reports errors where run.s would crash or corrupt memory, and keeps the
+//! heap's segments. [`disasm`] proves that the compiled walks contain run.s's
+//! 29 instructions, one for one, and [`step`] runs both under ptrace and
+//! compares them instruction by instruction, registers and jumps included.
 //!
-//! // A heap on a private arena, so offsets are the same in every run.
-//! let mut heap = Heap::on_arena(1 << 20)?;
-//! let a1 = heap.allocate(1, 400)?;
-//! let _a2 = heap.allocate(2, 32)?;
-//! heap.deallocate_pool(2);
-//! assert_eq!(brk_pools::render::map(&heap), "|1|.|");
-//! // SAFETY: a1 came from this heap's allocate.
-//! unsafe { heap.deallocate(a1) };
-//! assert_eq!(brk_pools::render::map(&heap), "|.|.|");
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+//! ## When the real break is used
+//!
+//! The process heap ([`process`], and so the C ABI) moves the real program
+//! break, through glibc's `sbrk`, **only while the process is
+//! single-threaded** (glibc's `__libc_single_threaded`). That covers run.c,
+//! single-threaded C programs and the demo: there the layout, the break and
+//! the `brk` calls are the original's. `sbrk` is not thread-safe and glibc's
+//! `malloc` calls it under its own lock, so once the process has had a second
+//! thread the heap grows from `mmap` reservations that nobody else moves, as
+//! new segments; blocks already on the break stay there and are still used.
+//! **A process that ever had a thread never returns to the break** (the flag
+//! never turns true again, not after the threads are joined, not in a fork
+//! child). Every libtest `#[test]` runs on a spawned thread, so tests that
+//! must see the real break are single-threaded programs. See
+//! [`ProcessBreak`] for the rule and [`process`] for `fork` and re-entry.
 //!
 //! The heap of run.c's steps, drawn by [`svg`] (`brk-pools trace
 //! tests/scenarios/seed.ops --svg seed.svg`):
@@ -72,11 +139,16 @@
 //!
 //! ## Reading on
 //!
-//! In the repository: `docs/walkthrough.md` puts run.s beside its Rust,
-//! label by label, with the register table and what each `asm!` operand
-//! means; `docs/machine-code.md` shows the compiled instructions side by
-//! side; `docs/exercises.md` has changes to try; `examples/` ports run.s with
-//! `global_asm!` and with naked functions.
+//! In the repository: `docs/overview.md` is the one-page map and
+//! `docs/glossary.md` explains the assembly words; `docs/original-behaviour.md`
+//! is the specification of run.s, measured by this
+//! repository's tests; `examples/literal.rs` is chapter 1, run.s ported
+//! literally (its own `brk` syscall, no hardening), and
+//! `docs/walkthrough.md` climbs from there to this crate, label by label, with
+//! the register table and what each `asm!` operand means;
+//! `docs/machine-code.md` shows the compiled instructions side by side;
+//! `docs/exercises.md` has changes to try, each with a checked solution;
+//! `examples/` also ports run.s with `global_asm!` and with naked functions.
 //!
 //! Modules, in the order a reader meets them in run.s:
 //! [`header`] (the `.equ` lines), [`walk`] (the loops), [`source`] (where the
@@ -85,7 +157,7 @@
 //! functions), [`pools`] (the safe API: pool guards whose allocations borrow
 //! from them), [`script`], [`trace`], [`render`] and [`svg`] (scripts,
 //! traces, layouts as text and as pictures), [`disasm`] (the machine-code
-//! proof).
+//! proof), [`step`] (the lockstep trace of both machines).
 
 #![cfg(all(target_arch = "x86_64", target_os = "linux"))]
 #![warn(missing_docs)]
@@ -98,11 +170,14 @@ mod fit_index;
 pub mod header;
 pub mod heap;
 mod index;
+mod lock;
+mod mapped_vec;
 pub mod pools;
 pub mod process;
 pub mod render;
 pub mod script;
 pub mod source;
+pub mod step;
 pub mod svg;
 pub mod trace;
 pub mod walk;

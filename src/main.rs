@@ -1,19 +1,18 @@
-//! `brk-pools`: the port of run.c, script traces, and comparisons with the
-//! original binary.
-//!
-//! ```text
-//! brk-pools                  run.c on the real program break, then the heap it leaves
-//! brk-pools trace FILE       the port's trace of an operation script (see brk_pools::script)
-//! brk-pools compare FILE     the same script through the original run.s (built with gcc): identical?
-//! ```
+//! `brk-pools`: the port of run.c, script traces, pictures and comparisons
+//! with the original binary. `brk-pools --help` lists the subcommands;
+//! `brk-pools SUBCOMMAND --help` explains each.
 
 mod cli;
 
 use std::process::ExitCode;
 
+use clap::Parser;
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match cli::run(&args) {
+    // clap prints usage errors itself and exits with status 2 (0 for --help
+    // and --version).
+    let cli = cli::Cli::parse();
+    match cli::run(cli) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("brk-pools: {error}");

@@ -28,13 +28,13 @@
 //!   reclaimed with the pool, their destructors do not run.
 //!
 //! **Initialisation.** Blocks are reused whole and keep their old bytes
-//! (original-behaviour A.1), so memory from a block is never handed out as
+//! (`docs/original-behaviour.md` A.1), so memory from a block is never handed out as
 //! initialised unless it was written: [`Pool::alloc_uninit`] returns
 //! `MaybeUninit<u8>`, [`Pool::alloc_zeroed`] writes zeros, and the other
 //! methods copy or move a value in.
 //!
 //! **Alignment.** Sizes are not rounded, so a block's user area can start
-//! at any address (A.3). Byte slices and `str` (alignment 1) use blocks of
+//! at any address (`docs/original-behaviour.md` A.3). Byte slices and `str` (alignment 1) use blocks of
 //! exactly the requested size, so layouts are the original's. A type with
 //! alignment `a > 1` asks for `size + a - 1` bytes and is placed at the first
 //! aligned address inside the block.
@@ -94,92 +94,22 @@ use core::marker::PhantomData;
 use core::mem::{MaybeUninit, align_of, size_of};
 use core::ops::{Deref, DerefMut};
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 
 use crate::error::Error;
 use crate::heap::Heap;
+use crate::lock::Lock;
 use crate::source::{Arena, BreakSource, ProcessBreak};
 
-/// How many pools one heap can have held by guards at the same time.
-pub const MAX_HELD_POOLS: usize = 64;
-
-#[derive(Clone, Copy)]
-struct Hold {
-    pool: u64,
-    token: u64,
-}
-
-/// The table of pools held by guards, kept inside the [`Heap`] so that the
-/// heap's safe methods can respect it. A fixed array, like the segment table:
-/// the heap never calls `malloc`.
-pub(crate) struct HeldPools {
-    holds: [Hold; MAX_HELD_POOLS],
-    count: usize,
-}
-
-/// Tokens tell a guard's hold apart from any later hold of the same pool, in
-/// this heap or in another one that replaced it. Never reused.
-static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
-
-impl HeldPools {
-    pub(crate) const EMPTY: HeldPools = HeldPools {
-        holds: [Hold { pool: 0, token: 0 }; MAX_HELD_POOLS],
-        count: 0,
-    };
-
-    fn held(&self) -> &[Hold] {
-        &self.holds[..self.count]
-    }
-
-    pub(crate) fn contains(&self, pool: u64) -> bool {
-        self.held().iter().any(|h| h.pool == pool)
-    }
-
-    pub(crate) fn check_not_held(&self, pool: u64) -> Result<(), Error> {
-        if self.contains(pool) {
-            Err(Error::PoolHeld { pool })
-        } else {
-            Ok(())
-        }
-    }
-
-    fn holds(&self, pool: u64, token: u64) -> bool {
-        self.held()
-            .iter()
-            .any(|h| h.pool == pool && h.token == token)
-    }
-
-    fn insert(&mut self, pool: u64) -> Result<u64, Error> {
-        if pool == 0 {
-            return Err(Error::PoolZeroReserved);
-        }
-        if self.contains(pool) {
-            return Err(Error::PoolAlreadyHeld { pool });
-        }
-        if self.count == MAX_HELD_POOLS {
-            return Err(Error::TooManyPoolsHeld {
-                limit: MAX_HELD_POOLS,
-            });
-        }
-        let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
-        self.holds[self.count] = Hold { pool, token };
-        self.count += 1;
-        Ok(token)
-    }
-
-    fn remove(&mut self, pool: u64, token: u64) -> bool {
-        let Some(index) = self
-            .held()
-            .iter()
-            .position(|h| h.pool == pool && h.token == token)
-        else {
-            return false;
-        };
-        self.count -= 1;
-        self.holds[index] = self.holds[self.count];
-        true
-    }
+/// Panics for an operation that cannot return an error (a `Drop`, `reset`,
+/// `inspect`) made on a thread that already holds the heap's lock: waiting
+/// would never end.
+#[track_caller]
+fn reentered(operation: &str) -> ! {
+    panic!(
+        "brk-pools: {operation} on a thread that already holds this heap's lock \
+         (inside Pools::inspect, Pools::with_heap_unchecked, or while process::lock() is held); \
+         it would deadlock"
+    )
 }
 
 mod sealed {
@@ -190,7 +120,13 @@ mod sealed {
     pub trait Locked: Sync {
         type Source: BreakSource;
 
-        fn locked<R>(&self, f: impl FnOnce(&mut Heap<Self::Source>) -> R) -> R;
+        /// Runs `f` under the heap's lock, or returns
+        /// [`Error::LockHeldByThisThread`](crate::Error::LockHeldByThisThread)
+        /// if this thread holds it already.
+        fn locked<R>(
+            &self,
+            f: impl FnOnce(&mut Heap<Self::Source>) -> R,
+        ) -> Result<R, crate::Error>;
     }
 }
 
@@ -199,11 +135,17 @@ mod sealed {
 /// one and the same heap every time.
 pub trait SharedHeap: sealed::Locked {}
 
-/// A [`Heap`] shared by [`Pool`] guards through `&self` (a mutex inside).
+/// A [`Heap`] shared by [`Pool`] guards through `&self` (a lock inside).
+///
+/// The lock knows which thread holds it: a guard operation made inside
+/// [`inspect`](Pools::inspect) (or another callback under the lock) returns
+/// [`Error::LockHeldByThisThread`], and one that cannot return an error
+/// (dropping a [`Pool`] or [`PoolBox`], [`Pool::reset`], a nested `inspect`)
+/// panics with that message, instead of deadlocking.
 ///
 /// See the [module docs](self) for the rules and an example.
 pub struct Pools<S: BreakSource> {
-    heap: Mutex<Heap<S>>,
+    heap: Lock<Heap<S>>,
 }
 
 impl Pools<Arena> {
@@ -217,7 +159,7 @@ impl<S: BreakSource + Send> Pools<S> {
     /// Shares `heap`.
     pub const fn new(heap: Heap<S>) -> Self {
         Pools {
-            heap: Mutex::new(heap),
+            heap: Lock::new(heap),
         }
     }
 
@@ -231,23 +173,25 @@ impl<S: BreakSource + Send> Pools<S> {
     }
 
     /// Looks at the heap, e.g. with [`Heap::blocks`] or [`crate::render`].
-    /// Taking a guard or allocating inside `f` deadlocks.
+    ///
+    /// `f` runs under the heap's lock: guard operations inside it return
+    /// [`Error::LockHeldByThisThread`], and dropping a guard or a [`PoolBox`]
+    /// inside it panics (it cannot wait for itself).
+    ///
+    /// # Panics
+    /// If this thread already holds the lock (an `inspect` inside `f`).
     pub fn inspect<R>(&self, f: impl FnOnce(&Heap<S>) -> R) -> R {
-        sealed::Locked::locked(self, |heap| f(heap))
+        sealed::Locked::locked(self, |heap| f(heap)).unwrap_or_else(|_| reentered("Pools::inspect"))
     }
 
     /// The heap itself. `&mut self` proves that no guard is borrowing.
     pub fn heap_mut(&mut self) -> &mut Heap<S> {
-        self.heap
-            .get_mut()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.heap.get_mut()
     }
 
     /// The heap back.
     pub fn into_heap(self) -> Heap<S> {
-        self.heap
-            .into_inner()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.heap.into_inner()
     }
 
     /// The heap itself while guards may be alive, for the raw operations
@@ -258,22 +202,22 @@ impl<S: BreakSource + Send> Pools<S> {
     /// [`Heap::deallocate`]), and must not replace the heap or its break
     /// source (`mem::replace`/`swap`): dropping an [`Arena`] unmaps the
     /// guards' memory.
+    ///
+    /// # Panics
+    /// If this thread already holds the lock, as [`inspect`](Pools::inspect).
     pub unsafe fn with_heap_unchecked<R>(&self, f: impl FnOnce(&mut Heap<S>) -> R) -> R {
-        sealed::Locked::locked(self, f)
+        sealed::Locked::locked(self, f).unwrap_or_else(|_| reentered("Pools::with_heap_unchecked"))
     }
 }
 
 impl<S: BreakSource + Send> sealed::Locked for Pools<S> {
     type Source = S;
 
-    fn locked<R>(&self, f: impl FnOnce(&mut Heap<S>) -> R) -> R {
+    fn locked<R>(&self, f: impl FnOnce(&mut Heap<S>) -> R) -> Result<R, Error> {
         // The heap's state is only changed by code that cannot panic half
-        // way, and no user code runs under the lock, so poisoning is ignored.
-        let mut heap = self
-            .heap
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        f(&mut heap)
+        // way, so a panic in user code under the lock leaves it consistent.
+        let mut heap = self.heap.lock().map_err(|_| Error::LockHeldByThisThread)?;
+        Ok(f(&mut heap))
     }
 }
 
@@ -289,8 +233,10 @@ impl<S: BreakSource + Send> fmt::Debug for Pools<S> {
 ///
 /// Every guard locks the process heap only for the length of one operation,
 /// so guards of different pools can be used from different threads, and C
-/// code can call the C ABI in between. Holding [`crate::process::lock`] on
-/// a thread while a guard allocates on the same thread deadlocks.
+/// code can call the C ABI in between. On a thread that holds
+/// [`crate::process::lock`]'s guard, guard operations return
+/// [`Error::LockHeldByThisThread`] (dropping a guard or a [`PoolBox`] there
+/// panics) instead of deadlocking.
 ///
 /// ```
 /// let pool = brk_pools::pools::process().pool(41)?;
@@ -326,8 +272,9 @@ impl ProcessPools {
 impl sealed::Locked for ProcessPools {
     type Source = ProcessBreak;
 
-    fn locked<R>(&self, f: impl FnOnce(&mut Heap<ProcessBreak>) -> R) -> R {
-        f(&mut crate::process::lock())
+    fn locked<R>(&self, f: impl FnOnce(&mut Heap<ProcessBreak>) -> R) -> Result<R, Error> {
+        let mut heap = crate::process::lock_unless_reentered()?;
+        Ok(f(&mut heap))
     }
 }
 
@@ -350,7 +297,7 @@ trait FreeBlock: Sync {
 
 impl<'h, H: SharedHeap> Pool<'h, H> {
     fn hold(heap: &'h H, pool: u64) -> Result<Self, Error> {
-        let token = heap.locked(|heap| heap.held.insert(pool))?;
+        let token = heap.locked(|heap| heap.held.insert(pool))??;
         Ok(Pool { heap, pool, token })
     }
 
@@ -373,7 +320,7 @@ impl<'h, H: SharedHeap> Pool<'h, H> {
             } else {
                 Err(Error::PoolNotHeld { pool: self.pool })
             }
-        })?;
+        })??;
         let offset = block.as_ptr().align_offset(align);
         debug_assert!(offset < align);
         // SAFETY: the block has room for at least `len + align - 1` bytes
@@ -386,8 +333,9 @@ impl<'h, H: SharedHeap> Pool<'h, H> {
     /// owner's data, or zeros on fresh memory): `MaybeUninit`.
     ///
     /// # Errors
-    /// As [`Heap::allocate`], plus [`Error::PoolNotHeld`]; the heap is then
-    /// unchanged.
+    /// As [`Heap::allocate`], plus [`Error::PoolNotHeld`], and
+    /// [`Error::LockHeldByThisThread`] on a thread that holds the heap's lock
+    /// (inside [`Pools::inspect`]); the heap is then unchanged.
     #[allow(clippy::mut_from_ref)] // each call hands out a different block
     pub fn alloc_uninit(&self, len: usize) -> Result<&mut [MaybeUninit<u8>], Error> {
         let (_, data) = self.block(len, 1)?;
@@ -507,38 +455,47 @@ impl<'h, H: SharedHeap> Pool<'h, H> {
 
     /// Frees every block of the pool, keeping the pool held. `&mut self`
     /// proves that nothing borrows from the guard.
+    ///
+    /// # Panics
+    /// On a thread that holds the heap's lock (inside [`Pools::inspect`]).
     pub fn reset(&mut self) {
-        self.heap.locked(|heap| {
-            if heap.held.holds(self.pool, self.token) {
-                heap.deallocate_pool_unchecked(self.pool);
-            }
-        });
+        self.heap
+            .locked(|heap| {
+                if heap.held.holds(self.pool, self.token) {
+                    heap.deallocate_pool_unchecked(self.pool);
+                }
+            })
+            .unwrap_or_else(|_| reentered("Pool::reset"));
     }
 }
 
 impl<H: SharedHeap> FreeBlock for Pool<'_, H> {
     fn free_block(&self, pointer: NonNull<u8>) {
-        self.heap.locked(|heap| {
-            // With our token still in the table this is the heap the block
-            // came from (tokens are unique, and a Heap cannot be cloned), and
-            // the block is in use for our pool: only its box frees it.
-            if heap.held.holds(self.pool, self.token) {
-                // SAFETY: see above; the header before `pointer` is ours,
-                // and the box freeing it is the block's only user (so
-                // Heap::deallocate's "no live guard's block" is the box's own).
-                unsafe { heap.deallocate(pointer) }
-            }
-        });
+        self.heap
+            .locked(|heap| {
+                // With our token still in the table this is the heap the block
+                // came from (tokens are unique, and a Heap cannot be cloned), and
+                // the block is in use for our pool: only its box frees it.
+                if heap.held.holds(self.pool, self.token) {
+                    // SAFETY: see above; the header before `pointer` is ours,
+                    // and the box freeing it is the block's only user (so
+                    // Heap::deallocate's "no live guard's block" is the box's own).
+                    unsafe { heap.deallocate(pointer) }
+                }
+            })
+            .unwrap_or_else(|_| reentered("dropping a PoolBox"));
     }
 }
 
 impl<H: SharedHeap> Drop for Pool<'_, H> {
     fn drop(&mut self) {
-        self.heap.locked(|heap| {
-            if heap.held.remove(self.pool, self.token) {
-                heap.deallocate_pool_unchecked(self.pool);
-            }
-        });
+        self.heap
+            .locked(|heap| {
+                if heap.held.remove(self.pool, self.token) {
+                    heap.deallocate_pool_unchecked(self.pool);
+                }
+            })
+            .unwrap_or_else(|_| reentered("dropping a Pool guard"));
     }
 }
 
@@ -551,6 +508,11 @@ impl<H: SharedHeap> fmt::Debug for Pool<'_, H> {
 /// A value in its own block of a pool, borrowed from the [`Pool`] guard.
 /// Dropping it (or [`free`](PoolBox::free)) drops the value and frees the
 /// block (`deallocate`), so the block can be reused before the guard ends.
+///
+/// Dropping it on a thread that holds the heap's lock (inside
+/// [`Pools::inspect`], or while [`crate::process::lock`]'s guard lives)
+/// panics instead of deadlocking; the block then stays in use until the
+/// guard ends.
 pub struct PoolBox<'p, T: ?Sized> {
     value: NonNull<T>,
     block: NonNull<u8>,

@@ -1,10 +1,11 @@
-//! The one heap on the process's real program break.
+//! The one heap on the process's real program break (and, once the process
+//! has threads, on `mmap` reservations: see [`ProcessBreak`]).
 //!
 //! A process has one break, so it has one [`Heap<ProcessBreak>`]. It lives in
-//! a `static` behind a [`std::sync::Mutex`] (a futex: no allocation, so locking
-//! it cannot move the break). Rust code reaches it with [`lock`]; the C ABI in
-//! [`crate::c_abi`] takes the same lock, so Rust and C callers can share it
-//! from any thread.
+//! a `static` behind the crate's own lock (a futex that knows its owner and
+//! never allocates, so locking it cannot move the break). Rust code reaches
+//! it with [`lock`]; the C ABI in [`crate::c_abi`] takes the same lock, so
+//! Rust and C callers can share it from any thread.
 //!
 //! While the guard lives, the original's two globals `memory_start` and
 //! `memory_end` (exported unmangled, as C drivers such as `asm/trace.c` read
@@ -19,32 +20,55 @@
 //! glibc's `malloc` also moves the break (its main arena grows and trims its
 //! heap with `sbrk`), so the two allocators take turns at the top of the data
 //! segment. run.s assumes it is alone and calls `brk(memory_end + n)`, which
-//! pulls the break back under malloc's chunks (original-behaviour A.8). The
+//! pulls the break back under malloc's chunks (`docs/original-behaviour.md` A.8). The
 //! port instead:
 //!
 //! * moves the break only through glibc's own `sbrk` ([`ProcessBreak`]), so
 //!   glibc's cached break stays right and it never trims below a block of
 //!   ours (glibc trims only when the break is still the end of its own top
 //!   chunk);
-//! * continues in a new *segment* at the current break when someone else has
-//!   moved it since the heap last grew: the blocks of one segment are
-//!   contiguous, the segments are walked in address order, and malloc's
-//!   chunks between them are never touched. With nobody else moving the break
-//!   there is one segment and the layout is the original's to the byte.
+//! * moves it **only while the process is single-threaded**. `sbrk` is not
+//!   thread-safe and glibc calls it under its arena lock, not this one, so
+//!   two threads moving the break can each lower it under the other's memory.
+//!   Once the process has had a second thread (glibc's
+//!   `__libc_single_threaded` turned false; it never turns true again, not
+//!   after the threads are joined, not in a fork child) the heap grows from
+//!   `mmap` reservations that nobody else moves, as new segments; the blocks
+//!   already on the break stay there and are still walked. A process that
+//!   ever had a thread never returns to the break;
+//! * continues in a new *segment* wherever the next memory is when it does
+//!   not continue the last one: the blocks of one segment are contiguous,
+//!   segments are walked in the order they were created, and malloc's chunks
+//!   between them are never touched. When nobody else moves the break (a
+//!   single-threaded C program such as run.c, the demo) there is one segment
+//!   and the layout, the break and the `brk` calls are the original's.
 //!
-//! The heap itself never calls `malloc` (its segment table and the table of
-//! held pools are fixed arrays), so it cannot move the break under itself.
-//! One race remains: `sbrk` is not thread-safe, and glibc calls it under its
-//! main-arena lock, not under this module's lock. A thread that grows the
-//! *main* malloc arena while another thread appends a block here can break
-//! both. Threads other than the main one normally get their own (mmap'd)
-//! malloc arenas; see the README's deviations table.
+//! The heap itself never calls `malloc` (its tables live in their own
+//! mappings), so it cannot move the break under itself.
+//!
+//! # fork
+//!
+//! The first [`lock`] registers `pthread_atfork` handlers (before the heap
+//! first reads the break, since registering may call `malloc`), as glibc's
+//! `malloc` does for its arenas: the forking thread takes the heap's lock
+//! before `fork` and both processes release it after, so a child forked
+//! while another thread was inside the heap can use it. If the forking thread
+//! holds the lock itself (a `fork` inside a callback), it keeps it in both
+//! processes and releases it as usual.
+//!
+//! # Re-entry
+//!
+//! [`lock`] on a thread that already holds the lock panics with a clear
+//! message; [`lock_unless_reentered`] returns
+//! [`Error::LockHeldByThisThread`] instead (the C ABI's `allocate` returns
+//! NULL then).
 
 use core::ops::{Deref, DerefMut};
-use core::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 
+use crate::error::Error;
 use crate::heap::{Growth, Heap};
+use crate::lock::{Lock, LockGuard};
 use crate::source::ProcessBreak;
 
 /// How the process heap grows the break: one `brk` per append, as run.s
@@ -126,8 +150,62 @@ const fn tag_bytes() -> [u8; BUILD_TAG.len()] {
     bytes
 }
 
-static PROCESS_HEAP: Mutex<Heap<ProcessBreak>> =
-    Mutex::new(Heap::with_growth(ProcessBreak::new(), GROWTH));
+static PROCESS_HEAP: Lock<Heap<ProcessBreak>> =
+    Lock::new(Heap::with_growth(ProcessBreak::new(), GROWTH));
+
+/// The `fork` handlers are registered (in this process or a parent).
+static FORK_HANDLERS_REGISTERED: AtomicBool = AtomicBool::new(false);
+
+/// The pid of the process in which a thread is registering them, 0 if none.
+static FORK_HANDLERS_REGISTRANT: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn fork_prepare() {
+    PROCESS_HEAP.fork_prepare();
+}
+
+extern "C" fn fork_parent() {
+    PROCESS_HEAP.fork_parent();
+}
+
+extern "C" fn fork_child() {
+    PROCESS_HEAP.fork_child();
+}
+
+/// Registers the `fork` handlers once, before the heap is first used.
+///
+/// Not a [`std::sync::Once`]: a child forked while another thread was inside
+/// `call_once` would wait for that thread forever (it does not exist in the
+/// child). Here a registration in progress is marked with the registering
+/// process's pid, so a child that inherits the mark (another pid) registers
+/// itself. Registering twice is harmless: the second prepare handler finds
+/// the lock held by this thread and does nothing, and the second parent and
+/// child handlers find nothing taken.
+fn register_fork_handlers() {
+    while !FORK_HANDLERS_REGISTERED.load(Ordering::Acquire) {
+        // SAFETY: getpid has no preconditions.
+        let me = unsafe { libc::getpid() };
+        let registrant = FORK_HANDLERS_REGISTRANT.load(Ordering::Acquire);
+        let stale = registrant != 0 && registrant != me;
+        if (registrant == 0 || stale)
+            && FORK_HANDLERS_REGISTRANT
+                .compare_exchange(registrant, me, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            // SAFETY: the handlers are plain functions that live for the
+            // whole program. If registration fails (ENOMEM), fork keeps its
+            // old behaviour: a child forked while another thread holds the
+            // lock cannot use the heap.
+            unsafe {
+                libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child));
+            }
+            FORK_HANDLERS_REGISTERED.store(true, Ordering::Release);
+            FORK_HANDLERS_REGISTRANT.store(0, Ordering::Release);
+            return;
+        }
+        // Another thread of this process is registering: wait for it.
+        std::thread::yield_now();
+    }
+}
 
 /// run.s's `memory_start` quadword, mirrored for C code that reads it
 /// (0 before the first allocation).
@@ -143,15 +221,25 @@ pub static memory_end: AtomicUsize = AtomicUsize::new(0);
 
 /// Exclusive access to the process heap. Dropping it publishes
 /// `memory_start` and `memory_end`.
+///
+/// It stays on the thread that locked (the lock knows its owner):
+///
+/// ```compile_fail
+/// fn send<T: Send>(_: T) {}
+/// send(brk_pools::process::lock());
+/// ```
 pub struct ProcessHeap {
-    guard: MutexGuard<'static, Heap<ProcessBreak>>,
+    guard: LockGuard<'static, Heap<ProcessBreak>>,
 }
 
 /// Locks the process heap.
 ///
-/// A panic while the lock was held does not poison it for good: the heap's
-/// state is only changed by code that cannot panic half-way, so the guard is
-/// taken back.
+/// A panic while the lock was held does not poison it: the heap's state is
+/// only changed by code that cannot panic half-way.
+///
+/// # Panics
+/// If this thread holds the lock already (waiting would never end); see
+/// [`lock_unless_reentered`].
 ///
 /// ```
 /// let mut heap = brk_pools::process::lock();
@@ -159,11 +247,32 @@ pub struct ProcessHeap {
 /// assert!(heap.is_block_pointer(p.as_ptr()));
 /// heap.deallocate_pool(1);
 /// ```
+#[track_caller]
 pub fn lock() -> ProcessHeap {
+    lock_unless_reentered().unwrap_or_else(|error| panic!("brk-pools: process::lock: {error}"))
+}
+
+/// Locks the process heap, or returns [`Error::LockHeldByThisThread`] if this
+/// thread holds it already (it still waits for other threads).
+///
+/// ```
+/// let heap = brk_pools::process::lock();
+/// assert_eq!(
+///     brk_pools::process::lock_unless_reentered().err(),
+///     Some(brk_pools::Error::LockHeldByThisThread)
+/// );
+/// drop(heap);
+/// assert!(brk_pools::process::lock_unless_reentered().is_ok());
+/// ```
+///
+/// # Errors
+/// [`Error::LockHeldByThisThread`].
+pub fn lock_unless_reentered() -> Result<ProcessHeap, Error> {
+    register_fork_handlers();
     let guard = PROCESS_HEAP
         .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    ProcessHeap { guard }
+        .map_err(|_| Error::LockHeldByThisThread)?;
+    Ok(ProcessHeap { guard })
 }
 
 impl Deref for ProcessHeap {

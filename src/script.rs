@@ -4,7 +4,7 @@
 //! One operation a line:
 //!
 //! ```text
-//! # comments and blank lines are skipped
+//! # a comment runs from `#` to the end of the line; blank lines are skipped
 //! a POOL SIZE   allocate(POOL, SIZE); the result becomes handle h0, h1, …
 //! d H           deallocate(handle H)   (also written `d hH`)
 //! p POOL        deallocate_pool(POOL)
@@ -16,7 +16,7 @@
 //! ```
 //! use brk_pools::script::{Op, parse_strict};
 //!
-//! let ops = parse_strict("a 1 400\n# a comment\nd h0\n").unwrap();
+//! let ops = parse_strict("a 1 400 # h0\n# a comment\nd h0\n").unwrap();
 //! assert_eq!(ops[0].op, Op::Allocate { pool: 1, size: 400 });
 //! assert_eq!(ops[1].op, Op::Deallocate { handle: 0 });
 //! assert_eq!(ops[1].line, 3);
@@ -162,12 +162,15 @@ fn parse_handle(token: &str) -> Option<u64> {
     }))
 }
 
-/// Parses one line (`line` is its 1-based number). `Ok(None)` for blank and
-/// comment lines. Handles are not checked here (see [`parse_strict`]).
+/// Parses one line (`line` is its 1-based number), without its comment (from
+/// `#` on). `Ok(None)` for blank and comment lines. Handles are not checked
+/// here (see [`parse_strict`]).
 pub fn parse_line(line: usize, text: &str) -> Result<Option<Op>, ScriptError> {
+    // A comment runs from `#` to the end of the line.
+    let text = text.split('#').next().unwrap_or_default();
     let text = text.trim_end_matches(is_space);
     let body = text.trim_start_matches(is_space);
-    if body.is_empty() || body.starts_with('#') {
+    if body.is_empty() {
         return Ok(None);
     }
     let malformed = || ScriptError::Malformed {
@@ -220,7 +223,8 @@ pub fn parse(script: &str) -> Vec<Result<Line, ScriptError>> {
                 match op {
                     Op::Allocate { .. } => handles += 1,
                     Op::Deallocate { handle } if handle >= handles => {
-                        let written = text.split(is_space).rfind(|t| !t.is_empty());
+                        let code = text.split('#').next().unwrap_or_default();
+                        let written = code.split(is_space).rfind(|t| !t.is_empty());
                         let digits = written.unwrap_or("").trim_start_matches('h');
                         let trimmed = digits.trim_start_matches('0');
                         out.push(Err(ScriptError::UnknownHandle {
@@ -266,12 +270,20 @@ mod tests {
             "line 2: expected `a POOL SIZE`, `d H` or `p POOL`: a 1 x"
         );
         assert_eq!(parse_line(3, "  # note"), Ok(None));
+        assert_eq!(
+            parse_line(3, "a 1 16 # note"),
+            Ok(Some(Op::Allocate { pool: 1, size: 16 }))
+        );
+        assert_eq!(
+            parse_line(5, " x 1\t# note").unwrap_err().to_string(),
+            "line 5: expected `a POOL SIZE`, `d H` or `p POOL`:  x 1"
+        );
         assert_eq!(parse_line(3, "\t\r"), Ok(None));
     }
 
     #[test]
     fn unknown_handles_are_errors_with_their_line() {
-        let lines = parse("a 1 2\nd h007\nd 0\n");
+        let lines = parse("a 1 2\nd h007 # h7 0\nd 0\n");
         assert_eq!(
             lines[0],
             Ok(Line {

@@ -1,43 +1,91 @@
-//! Where the memory comes from: the real program break, or an `mmap` arena
-//! that behaves like one.
+//! Where the memory comes from: the real program break (while the process
+//! is single-threaded; `mmap` reservations after, see [`ProcessBreak`]), or
+//! an `mmap` arena that behaves like a break.
 //!
 //! run.s moves the break with raw `brk` syscalls (`movq $BRK_SYSCALL, %rax;
 //! syscall`) and ignores the answer. The port asks a [`BreakSource`] instead,
 //! which answers with the old break or a refusal, so a refused `brk` becomes an
-//! error instead of a header written into unmapped memory (A.7).
+//! error instead of a header written into unmapped memory (`docs/original-behaviour.md` A.7).
 
 use core::ptr;
 
 use crate::error::Refusal;
 
-/// A program break: a single address that only grows.
+/// Where a heap gets memory: a program break, or something that grows like
+/// one.
 ///
 /// # Safety
-/// Implementations must behave like `sbrk`: [`grow`](BreakSource::grow)
-/// returns the old break `b` and makes `b .. b + increment` readable and
-/// writable memory that nothing else uses, for as long as the source lives;
-/// [`current`](BreakSource::current) returns the break without moving it.
-/// The heap writes headers into that memory on the strength of these promises.
+/// Implementations must keep these promises, on which the heap writes
+/// headers:
+///
+/// * [`grow`](BreakSource::grow)`(n)` returns an address `b` such that
+///   `b .. b + n` is readable and writable memory that nothing else uses, for
+///   as long as the source lives, and that no earlier or later `grow` of this
+///   source returns again. Usually `b` is where the previous growth ended
+///   (the memory continues the heap's newest segment); when it is not, the
+///   heap starts a new segment at `b`, which may lie anywhere, below earlier
+///   memory too.
+/// * [`current`](BreakSource::current) moves nothing and returns where the
+///   next growth would start if nobody else takes memory first (null if that
+///   is not known yet).
 pub unsafe trait BreakSource {
     /// The current break, like `sbrk(0)`.
     fn current(&self) -> *mut u8;
 
-    /// Moves the break up by `increment` bytes, like `sbrk(increment)`, and
-    /// returns the old break: the start of the new memory. On a refusal the
-    /// break has not moved.
+    /// Makes `increment` more bytes available, like `sbrk(increment)`, and
+    /// returns the start of the new memory (the old break). On a refusal
+    /// nothing has changed.
     fn grow(&mut self, increment: usize) -> Result<*mut u8, Refusal>;
 }
 
-/// The process's real program break, moved through glibc's `sbrk`.
+unsafe extern "C" {
+    /// glibc (2.32 and later): non-zero while the process has never had a
+    /// second thread. `pthread_create` clears it; glibc never sets it again.
+    static __libc_single_threaded: core::ffi::c_char;
+}
+
+/// Whether glibc says the process is (and always was) single-threaded.
+fn libc_single_threaded() -> bool {
+    // SAFETY: a byte glibc exports for exactly this question. While it is
+    // non-zero only the calling thread exists, so nothing writes it
+    // concurrently; once zero, glibc never writes it again.
+    unsafe { core::ptr::read_volatile(&raw const __libc_single_threaded) != 0 }
+}
+
+/// The first reservation [`ProcessBreak`] makes once the process has threads
+/// (address space only: pages are committed as the heap grows into them).
+pub const PROCESS_RESERVATION: usize = 1 << 30;
+
+/// The process's memory: the real program break, moved through glibc's
+/// `sbrk`, while that is safe; `mmap` reservations after.
 ///
-/// glibc's `malloc` caches the break (`__curbrk`) and moves it with
-/// `brk(__curbrk + n)`. Going through the same `sbrk` keeps that cache right,
-/// so glibc sees the port's blocks as foreign memory it must step over instead
-/// of memory it may shrink (original-behaviour A.8).
+/// **The rule.** The break is moved only while the process is
+/// single-threaded (glibc's `__libc_single_threaded`, checked under the
+/// process heap's lock before every growth). `sbrk` is not thread-safe:
+/// glibc's `malloc` calls it under its own arena lock, and two threads that
+/// move the break at once can each lower it under the other's memory
+/// (crashes, or bytes silently changed, in both allocators). While the
+/// process has one thread, the only thread that could move the break is the
+/// one inside the heap, and no thread can appear during the call (only this
+/// thread could create one). Once the process has had a second thread, the
+/// flag stays false for good (after the threads are joined and in fork
+/// children too), and growth comes from an [`Arena`]-like `mmap` reservation
+/// that nobody else moves; when it is full, from a new one. Each switch to new
+/// memory starts a new segment; the blocks already on the break stay there
+/// and are still walked and reused. **A process that ever had a thread never
+/// returns to the break.**
 ///
-/// `sbrk` itself is not thread-safe: the process heap calls it under its lock,
-/// and glibc calls it under its main-arena lock. See the README's deviations
-/// table for what that leaves open.
+/// With the break: glibc's `malloc` caches the break (`__curbrk`) and moves
+/// it with `brk(__curbrk + n)`. Going through the same `sbrk` keeps that
+/// cache right, so glibc sees the port's blocks as foreign memory it must
+/// step over instead of memory it may shrink (`docs/original-behaviour.md` A.8). When
+/// nobody else moves the break (a single-threaded C program such as run.c,
+/// the demo), the layout, the break and the `brk` calls are the original's.
+///
+/// This keeps [`BreakSource`]'s promises as long as no other code in the
+/// process lowers the break with raw `brk`/`sbrk` (which would break glibc's
+/// `malloc` as well).
+///
 /// There is no public constructor (and no `Default`): a second heap on the
 /// process break would call `sbrk` under a different lock. Its only value
 /// lives in [`crate::process`]'s heap.
@@ -47,30 +95,37 @@ pub unsafe trait BreakSource {
 /// ```
 #[derive(Debug)]
 pub struct ProcessBreak {
-    _private: (),
+    /// The process has been seen with more than one thread: never the break
+    /// again.
+    threaded: bool,
+    /// The reservation grown once threaded (never unmapped: blocks live in
+    /// it, and earlier ones are leaked on purpose when a new one is made).
+    mapped: Option<Arena>,
 }
+
+// SAFETY: the reservation is owned memory, not tied to a thread.
+unsafe impl Send for ProcessBreak {}
 
 impl ProcessBreak {
     /// The process break. Only the process heap should own one; see
     /// [`crate::process`].
     pub(crate) const fn new() -> Self {
-        ProcessBreak { _private: () }
-    }
-}
-
-// SAFETY: sbrk returns the old break and maps old..old+n for this caller; glibc
-// never hands memory between its own top chunk and a foreign sbrk to malloc.
-unsafe impl BreakSource for ProcessBreak {
-    fn current(&self) -> *mut u8 {
-        // SAFETY: sbrk(0) only reads the break (one brk(0) syscall the first
-        // time, glibc's cached value after that).
-        unsafe { libc::sbrk(0).cast() }
+        ProcessBreak {
+            threaded: false,
+            mapped: None,
+        }
     }
 
-    fn grow(&mut self, increment: usize) -> Result<*mut u8, Refusal> {
+    /// Whether the next growth may move the real break.
+    pub fn uses_break(&self) -> bool {
+        !self.threaded && libc_single_threaded()
+    }
+
+    fn grow_break(increment: usize) -> Result<*mut u8, Refusal> {
         let increment = isize::try_from(increment).map_err(|_| Refusal::TooLarge)?;
         // SAFETY: a positive increment never shrinks the break, so no one's
-        // memory is unmapped; failure leaves the break where it was.
+        // memory is unmapped; failure leaves the break where it was. The
+        // process is single-threaded, so no other sbrk runs concurrently.
         let old = unsafe { libc::sbrk(increment) };
         if old as isize == -1 {
             Err(Refusal::Kernel {
@@ -78,6 +133,64 @@ unsafe impl BreakSource for ProcessBreak {
             })
         } else {
             Ok(old.cast())
+        }
+    }
+
+    fn grow_mapped(&mut self, increment: usize) -> Result<*mut u8, Refusal> {
+        if let Some(arena) = &mut self.mapped
+            && let Ok(old) = arena.grow(increment)
+        {
+            return Ok(old);
+        }
+        // A new reservation (the first, or the last one is full): as large
+        // as the default, or the request, whichever is larger; smaller ones if
+        // the address space is limited (RLIMIT_AS).
+        let mut last_error = Refusal::TooLarge;
+        for capacity in [PROCESS_RESERVATION, PROCESS_RESERVATION / 16, 0] {
+            match Arena::new(capacity.max(increment)) {
+                Ok(mut arena) => {
+                    let old = arena.grow(increment)?;
+                    if let Some(full) = self.mapped.replace(arena) {
+                        // Its blocks stay in use: never unmap it.
+                        core::mem::forget(full);
+                    }
+                    return Ok(old);
+                }
+                Err(error) => {
+                    last_error = Refusal::Kernel {
+                        errno: error.raw_os_error().unwrap_or(0),
+                    }
+                }
+            }
+        }
+        Err(last_error)
+    }
+}
+
+// SAFETY: see the rule above. With the break: sbrk returns the old break and
+// maps old..old+n, and only this (single) thread moves the break during the
+// call; glibc never hands out memory between its top chunk and a foreign
+// sbrk, and never shrinks the break below it. With mappings: Arena keeps
+// BreakSource's promises, and full arenas are leaked, never unmapped.
+unsafe impl BreakSource for ProcessBreak {
+    fn current(&self) -> *mut u8 {
+        if self.uses_break() {
+            // SAFETY: sbrk(0) only reads the break (one brk(0) syscall the
+            // first time, glibc's cached value after that).
+            unsafe { libc::sbrk(0).cast() }
+        } else {
+            self.mapped
+                .as_ref()
+                .map_or(ptr::null_mut(), BreakSource::current)
+        }
+    }
+
+    fn grow(&mut self, increment: usize) -> Result<*mut u8, Refusal> {
+        if self.uses_break() {
+            Self::grow_break(increment)
+        } else {
+            self.threaded = true;
+            self.grow_mapped(increment)
         }
     }
 }

@@ -12,7 +12,7 @@
 //!
 //! Offsets are relative to the break as it stood before the first operation.
 //! Operations run as the C ABI runs them: `int` arguments zero-extended
-//! (A.4), `deallocate` of something that is not a block ignored.
+//! (`docs/original-behaviour.md` A.4), `deallocate` of something that is not a block ignored.
 
 use core::fmt::Write;
 use core::ptr::NonNull;

@@ -1,7 +1,9 @@
 //! The original's loops and stores, as `asm!` blocks that read like run.s.
 //!
 //! Each function here ports one or more labels of `asm/run.s`, line for line,
-//! in AT&T syntax and with the same registers:
+//! in AT&T syntax and with the same registers (of `allocate_move_break`, only
+//! the header stores after its `syscall`; every `ret` becomes the end of the
+//! block, `allocate_loop`'s as a `jmp`):
 //!
 //! | register | run.s's comment                        | here                              |
 //! |----------|----------------------------------------|-----------------------------------|

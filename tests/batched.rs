@@ -88,40 +88,5 @@ fn batched_growth_moves_the_break_less_often() {
     );
 }
 
-/// The exported `memory_end` global, which C drivers read, is the end of the
-/// last block in either mode; only the real break runs ahead with the feature.
-#[test]
-fn process_memory_end_global_stays_exact() {
-    use core::sync::atomic::Ordering;
-    let (end, break_end) = {
-        let mut heap = brk_pools::process::lock();
-        heap.allocate(7, 100).unwrap();
-        heap.allocate(7, 3).unwrap();
-        heap.deallocate_pool(7);
-        (heap.memory_end() as usize, heap.break_end() as usize)
-    };
-    let global = brk_pools::process::memory_end.load(Ordering::Relaxed);
-    // Other tests in this binary may use the process heap too; the global can
-    // only have moved on by whole blocks, so check it under the lock again.
-    let heap = brk_pools::process::lock();
-    let last = heap.blocks().last().unwrap();
-    let exact_end = last.address as usize + last.header.size as usize;
-    assert_eq!(heap.memory_end() as usize, exact_end);
-    assert!(global >= end && global <= exact_end);
-    drop(heap);
-    assert_eq!(
-        brk_pools::process::memory_end.load(Ordering::Relaxed),
-        exact_end
-    );
-    if cfg!(feature = "batched-brk") {
-        assert!(break_end >= end, "the break runs ahead of memory_end");
-        assert_eq!(
-            brk_pools::process::GROWTH,
-            Growth::Batched {
-                step: brk_pools::process::BATCH_STEP
-            }
-        );
-    } else {
-        assert_eq!(break_end, end, "faithful mode: the break is memory_end");
-    }
-}
+// `process_memory_end_global_stays_exact` moved to tests/single_threaded.rs:
+// it looks at the real break, which only a single-threaded process moves.

@@ -1,5 +1,7 @@
-//! The `brk-pools` command line: `trace` and `compare` on every scenario, and
-//! clear errors (line number, non-zero exit, no panic) on bad input.
+//! The `brk-pools` command line: `trace` and `compare` on every scenario,
+//! help for every subcommand, and clear one-line errors (file and line, exit
+//! status 2, no panic) on bad input. `tests/cli_props.rs` throws random and
+//! hostile scripts at it.
 
 mod support;
 
@@ -88,12 +90,153 @@ fn bad_scripts_name_the_line_and_exit_2() {
             assert!(output.stdout.is_empty());
         }
     }
+    // Usage errors are clap's, as clap prints them, with status 2.
     let output = brk_pools(&["trace"]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("missing FILE"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("the following required arguments were not provided"),
+        "{stderr}"
+    );
     let output = brk_pools(&["frobnicate"]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown command frobnicate"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("unrecognized subcommand 'frobnicate'"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn odd_bytes_and_long_lines_are_one_line_errors() {
+    let dir = support::profile_dir().join("cli-test");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases: [(&str, &[u8], &str); 3] = [
+        (
+            "latin1",
+            b"a 1 16\n\xe9\n",
+            "line 2: not UTF-8 text (byte 7)",
+        ),
+        (
+            "control",
+            b"a 1 16\x1b[31m\n",
+            "line 1: expected `a POOL SIZE`, `d H` or `p POOL`: a 1 16\\u{1b}[31m",
+        ),
+        (
+            "nul",
+            b"a\x00 1 16\n",
+            "line 1: expected `a POOL SIZE`, `d H` or `p POOL`: a\\u{0} 1 16",
+        ),
+    ];
+    for (name, script, message) in cases {
+        let path = dir.join(format!("{name}.ops"));
+        std::fs::write(&path, script).unwrap();
+        let output = brk_pools(&["trace", path.to_str().unwrap()]);
+        assert_eq!(output.status.code(), Some(2), "{name}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr),
+            format!("brk-pools: {}: {message}\n", path.display()),
+            "{name}"
+        );
+    }
+    let path = dir.join("long_line.ops");
+    std::fs::write(&path, format!("a 1 {}\n", "9".repeat(100_000))).unwrap();
+    let output = brk_pools(&["trace", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.len() < 500, "{stderr}");
+}
+
+#[test]
+fn comments_may_follow_an_operation_and_dash_reads_stdin() {
+    let script = "a 1 400 # h0\n  # a comment line\na 2 32\t# h1\nd 0 # frees h0\n";
+    let output = support::run_with_stdin(
+        std::path::Path::new(env!("CARGO_BIN_EXE_brk-pools")),
+        &["trace", "-f", "-"],
+        script.as_bytes(),
+    );
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "op 0: a 1 400 -> h0=+0x20\nop 1: a 2 32 -> h1=+0x1d0\nop 2: d 0 (+0x20)\n\
+         +0x0 in_use=0 size=432 pool=0\n+0x1b0 in_use=1 size=64 pool=2\nend=+0x1f0\nmap |.|2|\n"
+    );
+    let bad = support::run_with_stdin(
+        std::path::Path::new(env!("CARGO_BIN_EXE_brk-pools")),
+        &["compare", "-"],
+        b"a 1 16\nd 1 # no such handle\n",
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&bad.stderr),
+        "brk-pools: <stdin>: line 2: unknown handle h1\n"
+    );
+}
+
+#[test]
+fn every_subcommand_has_help_and_the_binary_a_version() {
+    for args in [
+        &["--help"][..],
+        &["-h"],
+        &["help"],
+        &["help", "trace"],
+        &["trace", "--help"],
+        &["trace", "-h"],
+        &["compare", "--help"],
+        &["disasm", "--help"],
+        &["run-c", "--help"],
+    ] {
+        let output = brk_pools(args);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        assert!(stdout.contains("Usage: brk-pools"), "{args:?}: {stdout}");
+    }
+    let trace_help = String::from_utf8_lossy(&brk_pools(&["trace", "--help"]).stdout).to_string();
+    assert!(trace_help.contains("--svg <OUT>"), "{trace_help}");
+    assert!(trace_help.contains("`#` starts a comment"), "{trace_help}");
+    assert_eq!(
+        String::from_utf8_lossy(&brk_pools(&["help", "trace"]).stdout),
+        trace_help,
+        "`help trace` is `trace --help`"
+    );
+    let version = brk_pools(&["--version"]);
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout),
+        format!("brk-pools {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn a_crash_of_the_original_is_a_reported_result() {
+    support::require_tool("gcc");
+    let dir = support::profile_dir().join("cli-test");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("int_max.ops");
+    // Under a 256 MiB data limit the kernel refuses the INT_MAX block's brk;
+    // run.s writes the header past the break anyway ([A.7](../docs/original-behaviour.md#a7-brk-failure)) and faults.
+    std::fs::write(&path, "a 1 16\na 1 2147483647\na 2 16\n").unwrap();
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -d 262144 && exec \"$0\" compare \"$1\"")
+        .arg(env!("CARGO_BIN_EXE_brk-pools"))
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(
+        stdout.starts_with(&format!(
+            "{}: the original crashed (signal 11 (SIGSEGV) during op 2 (allocate), fault address ",
+            path.display()
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("!      4  op 1: a 1 2147483647 -> h1=+0x50"),
+        "{stdout}"
+    );
+    assert!(output.stderr.is_empty(), "{output:?}");
 }
 
 #[test]
@@ -109,6 +252,13 @@ fn trace_svg_draws_the_seed_picture_of_the_docs() {
         out.to_str().unwrap(),
     ]);
     assert!(output.status.success(), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).starts_with(&format!(
+            "brk-pools: wrote {}: 5 of 5 operations drawn, ",
+            out.display()
+        )),
+        "{output:?}"
+    );
     // The trace itself is unchanged by --svg.
     let plain = brk_pools(&["trace", file.to_str().unwrap()]);
     assert_eq!(output.stdout, plain.stdout);
@@ -119,7 +269,9 @@ fn trace_svg_draws_the_seed_picture_of_the_docs() {
     );
     let missing = brk_pools(&["trace", file.to_str().unwrap(), "--svg"]);
     assert_eq!(missing.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&missing.stderr).contains("--svg needs a file name"));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("a value is required for '--svg <OUT>'")
+    );
     let compare = brk_pools(&["compare", file.to_str().unwrap(), "--svg", "x.svg"]);
     assert_eq!(
         compare.status.code(),
@@ -145,6 +297,34 @@ fn disasm_finds_every_walk_label_in_its_own_executable() {
     );
     let bad = brk_pools(&["disasm", "--frobnicate"]);
     assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn disasm_tells_a_missing_file_from_a_missing_objdump() {
+    let output = brk_pools(&["disasm", "--object", "/nonexistent"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "brk-pools: cannot read /nonexistent: No such file or directory (os error 2)\n"
+    );
+    let empty_path = support::profile_dir().join("cli-test-empty-path");
+    std::fs::create_dir_all(&empty_path).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_brk-pools"))
+        .arg("disasm")
+        .env("PATH", &empty_path)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "brk-pools: cannot run objdump: it is not installed (Debian: apt-get install binutils)\n"
+    );
+    let not_an_object = root().join("tests/scenarios/seed.ops");
+    let output = brk_pools(&["disasm", "--object", not_an_object.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("file format not recognized"), "{stderr}");
+    assert!(!stderr.contains("binutils"), "{stderr}");
 }
 
 #[test]

@@ -38,6 +38,6 @@ fn original_corrupts_malloc_on_the_same_program() {
     let output = coexistence(Allocator::Original);
     assert!(
         !output.status.success(),
-        "run.s survived the interleaving; original-behaviour A.8 says it cannot"
+        "run.s survived the interleaving; docs/original-behaviour.md A.8 says it cannot"
     );
 }

@@ -1,12 +1,16 @@
-//! Every behaviour of original-behaviour.md as a script in
+//! Every behaviour of `docs/original-behaviour.md` as a script in
 //! `tests/scenarios/*.ops`, traced three ways: the original binary
 //! (`asm/trace.c` + `asm/run.s`), the port through its C ABI (`asm/trace.c` +
-//! `libbrk_pools.a`), and the port in process on an arena. All three must
-//! equal one insta snapshot, `snapshots/scenarios__NAME.snap`.
+//! `libbrk_pools.a`), and the port in process on an arena.
 //!
-//! Review a changed snapshot with `cargo insta review` (or rerun with
-//! `INSTA_UPDATE=always`); with `CI=true` insta writes nothing and a
-//! difference fails.
+//! The original's trace is the insta snapshot `snapshots/scenarios__NAME.snap`:
+//! when a scenario's script (or the original's driver) changes, the test
+//! fails, insta writes `scenarios__NAME.snap.new`, and `cargo insta review`
+//! shows the change and accepts or rejects it (or rerun with
+//! `INSTA_UPDATE=always`; with `CI=true` insta writes nothing and a
+//! difference fails). The port's two traces are compared with the
+//! original's, before the snapshot: a difference fails with both traces side
+//! by side from the first differing line, naming the side that differed.
 
 mod support;
 
@@ -21,22 +25,31 @@ fn script(name: &str) -> String {
 
 fn check(name: &str) {
     let script = script(name);
-    let mut heap = Heap::on_arena(1 << 32).unwrap();
-    let in_process = trace::run(&mut heap, &script, Layouts::EveryOp);
     let original = run_trace(&trace_driver(Allocator::Original), &script, false);
     let c_abi = run_trace(&trace_driver(Allocator::Port), &script, false);
+    let mut heap = Heap::on_arena(1 << 32).unwrap();
+    let in_process = trace::run(&mut heap, &script, Layouts::EveryOp);
+    let differences: Vec<String> = [("port via C ABI", &c_abi), ("port in process", &in_process)]
+        .into_iter()
+        .filter_map(|(side, trace)| {
+            let diff = trace::first_divergence("original run.s", &original, side, trace)?;
+            Some(format!(
+                "{name}: the {side} differs from the original run.s\n{diff}"
+            ))
+        })
+        .collect();
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
     let header = script
         .lines()
         .take_while(|l| l.starts_with('#'))
         .collect::<Vec<_>>()
         .join("\n");
-    insta::allow_duplicates! {
-        for (who, output) in [("original run.s", original), ("port via C ABI", c_abi), ("port in process", in_process)] {
-            insta::with_settings!({ description => format!("{who}\n{header}"), omit_expression => true }, {
-                insta::assert_snapshot!(name, output);
-            });
-        }
-    }
+    insta::with_settings!({
+        description => format!("the original run.s's trace (asm/trace.c); the port's must equal it\n{header}"),
+        omit_expression => true,
+    }, {
+        insta::assert_snapshot!(name, original);
+    });
 }
 
 macro_rules! scenarios {

@@ -1,4 +1,5 @@
-//! The heap pictures: structure of the SVG, and `docs/seed.svg` up to date.
+//! The heap pictures: structure of the SVG, bounded size for long scripts,
+//! a legend for every mark, and `docs/seed.svg` up to date.
 
 use brk_pools::{Heap, svg};
 
@@ -49,21 +50,35 @@ fn balanced(xml: &str) -> Result<usize, String> {
     }
 }
 
-/// The `<g class="step">` groups' `data-blocks` and the block groups they hold.
+/// Each `<g class="step">` group's `data-blocks`, and the blocks it draws:
+/// one per `<g class="block …">` plus each `<g class="cell">`'s `data-blocks`.
 fn blocks_per_step(svg: &str) -> Vec<(usize, usize)> {
+    let number = |text: &str, attribute: &str| -> usize {
+        text.split(&format!("{attribute}=\""))
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap()
+    };
     svg.split("<g class=\"step\"")
         .skip(1)
         .map(|step| {
-            let declared = step
-                .split("data-blocks=\"")
-                .nth(1)
-                .and_then(|s| s.split('"').next())
-                .and_then(|n| n.parse().ok())
-                .unwrap();
+            let declared = number(step, "data-blocks");
             let step = step.split("<g class=\"legend\"").next().unwrap();
-            (declared, step.matches("<g class=\"block ").count())
+            let alone = step.matches("<g class=\"block ").count();
+            let in_cells: usize = step
+                .split("<g class=\"cell\"")
+                .skip(1)
+                .map(|cell| number(cell, "data-blocks"))
+                .sum();
+            (declared, alone + in_cells)
         })
         .collect()
+}
+
+/// The legend's text.
+fn legend(svg: &str) -> &str {
+    svg.split("<g class=\"legend\">").nth(1).unwrap()
 }
 
 #[test]
@@ -122,6 +137,88 @@ fn every_scenario_draws_well_formed() {
     }
 }
 
+/// 108 `a 1 16` lines made blocks narrower than 8 px and `render` panicked
+/// (`clamp` with min > max); 3000 lines made a 350 000-pixel-tall picture.
+#[test]
+fn long_scripts_make_a_bounded_picture() {
+    for (lines, drawn) in [(107, 24), (108, 24), (3000, 24)] {
+        let script = "a 1 16\n".repeat(lines);
+        let steps = steps(&script);
+        let picture = svg::render(&steps);
+        balanced(&picture).unwrap();
+        assert!(picture.len() < 400_000, "{lines}: {} bytes", picture.len());
+        let counts = blocks_per_step(&picture);
+        assert_eq!(counts.len(), drawn, "{lines}");
+        assert!(counts.iter().all(|(declared, drawn)| declared == drawn));
+        assert_eq!(counts.last(), Some(&(lines, lines)));
+        // Every step is a row or inside a `⋮ N operations not drawn` line.
+        let elided: usize = picture
+            .split("<text class=\"elision\"")
+            .skip(1)
+            .map(|e| {
+                let n = |a: &str| -> usize {
+                    e.split(&format!("{a}=\""))
+                        .nth(1)
+                        .unwrap()
+                        .split('"')
+                        .next()
+                        .unwrap()
+                        .parse()
+                        .unwrap()
+                };
+                n("data-last") - n("data-first") + 1
+            })
+            .sum();
+        assert_eq!(elided + drawn, lines);
+        assert!(picture.contains(&format!("op {}: a 1 16", lines - 1)));
+        assert_eq!(
+            svg::script_picture(&mut Heap::on_arena(1 << 40).unwrap(), &script),
+            picture,
+            "script_picture keeps only the drawn steps and draws the same"
+        );
+    }
+}
+
+#[test]
+fn the_legend_names_every_mark_used() {
+    let mut script = String::new();
+    for i in 0..400 {
+        script.push_str(&format!("a {} {}\n", i % 11, 16 + i % 90));
+        if i % 3 == 0 {
+            script.push_str(&format!("d {}\n", i / 2));
+        }
+    }
+    script.push_str("p 4\n");
+    for (name, script) in [("mixed", script), ("seed", scenario("seed"))] {
+        let picture = svg::render(&steps(&script));
+        let legend = legend(&picture);
+        let body = picture.split("<g class=\"legend\">").next().unwrap();
+        let body = body.split("</defs>").nth(1).unwrap();
+        for pool in 0..11u64 {
+            let colour = svg::pool_colour(pool);
+            if body.contains(&format!("fill=\"{colour}\"")) {
+                assert!(
+                    legend.contains(&format!("fill=\"{colour}\"")),
+                    "{name}: {colour}"
+                );
+            }
+        }
+        for (mark, text) in [
+            ("url(#free)", "free (in_use=0, pool=0)"),
+            ("class=\"header\"", "32-byte header"),
+            ("class=\"outline\"", "returned or freed by the step"),
+            ("class=\"cell\"", "N consecutive blocks"),
+            ("class=\"elision\"", "operations without a row"),
+            ("class=\"gap\"", "the break moved by someone else"),
+        ] {
+            assert_eq!(body.contains(mark), legend.contains(text), "{name}: {mark}");
+        }
+        if name == "mixed" {
+            assert!(body.contains("class=\"cell\"") && body.contains("class=\"elision\""));
+        }
+    }
+}
+
 #[test]
 fn captions_are_the_trace_op_lines() {
     for name in ["seed", "stale_handle", "extreme_pools"] {
@@ -142,7 +239,7 @@ fn balance_checker_catches_mistakes() {
 }
 
 /// `docs/seed.svg` is the picture of `tests/scenarios/seed.ops`;
-/// `UPDATE_DOCS=1 cargo test --test svg` (or `cargo run -- trace
+/// `UPDATE_DOCS=1 cargo test --test svg` (or `cargo run --release -- trace
 /// tests/scenarios/seed.ops --svg docs/seed.svg`) redraws it.
 #[test]
 fn docs_seed_svg_is_up_to_date() {

@@ -26,7 +26,7 @@
  * Every block is allocate(1, 16): 48 bytes with the header.
  *
  * No malloc and no stdio while the heap is live: glibc malloc moves the program
- * break under the original (original-behaviour.md A.8). Output is formatted by
+ * break under the original ([original-behaviour.md A.8](../../docs/original-behaviour.md#a8-interleaving-with-glibc-malloc)). Output is formatted by
  * hand into a static buffer and written with write(2) after the measurements.
  */
 #define _GNU_SOURCE

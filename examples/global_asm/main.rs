@@ -26,7 +26,7 @@
 //!
 //! Nothing here can check that Rust and the assembly agree on anything: the
 //! `extern "C"` declarations are a promise the compiler takes on trust.
-//! run.s also calls `brk` behind glibc's back (original-behaviour A.8), so
+//! run.s also calls `brk` behind glibc's back (`docs/original-behaviour.md` A.8), so
 //! the program makes all its calls before its first `println!` (which
 //! allocates stdout's buffer with malloc) and never allocates in between.
 
@@ -64,6 +64,6 @@ fn main() {
         at(ae)
     );
 
-    // The offsets the seed printed (original-behaviour, section B).
+    // The offsets the seed printed ([original-behaviour.md section B](../../docs/original-behaviour.md#b-the-oracle-driver)).
     assert_eq!([at(a1), at(a2), at(ae)], [0x20, 0x1d0, 0x210]);
 }

@@ -3,58 +3,47 @@
 //! and each walk label of run.s is looked for in the port's code: by default
 //! this very executable, which contains the crate's `asm!` walks.
 
-use std::path::PathBuf;
+use std::io;
+use std::path::Path;
 use std::process::ExitCode;
 
 use brk_pools::disasm;
 
-use super::{CliError, USAGE, original};
+use super::{CliError, DisasmArgs, original, print};
 
-pub fn run(args: &[String]) -> Result<ExitCode, CliError> {
-    let mut markdown = false;
-    let mut object: Option<PathBuf> = None;
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--markdown" => markdown = true,
-            "--object" => {
-                let path = args
-                    .next()
-                    .ok_or_else(|| CliError(format!("disasm: --object needs a path\n{USAGE}")))?;
-                object = Some(PathBuf::from(path));
-            }
-            other => {
-                return Err(CliError(format!(
-                    "disasm: unexpected argument {other}\n{USAGE}"
-                )));
-            }
-        }
-    }
-    let port = match object {
-        Some(path) => path,
+/// `objdump -d` of `path`, with one clear error for each way it can fail:
+/// the file is missing, objdump is missing, or objdump refused the file.
+fn objdump(path: &Path) -> Result<String, CliError> {
+    std::fs::metadata(path)
+        .map_err(|e| CliError(format!("cannot read {}: {e}", path.display())))?;
+    disasm::objdump(path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => CliError(
+            "cannot run objdump: it is not installed (Debian: apt-get install binutils)".into(),
+        ),
+        _ => CliError(e.to_string().trim_end().to_string()),
+    })
+}
+
+pub fn run(args: &DisasmArgs) -> Result<ExitCode, CliError> {
+    let port = match &args.object {
+        Some(path) => path.clone(),
         None => std::env::current_exe()
             .map_err(|e| CliError(format!("cannot find this executable: {e}")))?,
     };
-    let objdump = |path: &PathBuf| {
-        disasm::objdump(path).map_err(|e| {
-            CliError(format!(
-                "objdump -d {}: {e} (Debian: apt-get install binutils)",
-                path.display()
-            ))
-        })
-    };
+    // The port's side first: a wrong --object is reported before gcc runs.
+    let port_listing = objdump(&port)?;
     let original = objdump(&original::object()?)?;
-    let results = disasm::compare(&original, &objdump(&port)?);
-    if markdown {
-        print!("{}", disasm::markdown(&results));
+    let results = disasm::compare(&original, &port_listing);
+    if args.markdown {
+        print(&disasm::markdown(&results))?;
     } else {
-        print!("{}", disasm::side_by_side(&results));
+        print(&disasm::side_by_side(&results))?;
         let found = results.iter().filter(|r| r.found()).count();
-        println!(
-            "\n{found} of {} labels of run.s found instruction for instruction in {}",
+        print(&format!(
+            "\n{found} of {} labels of run.s found instruction for instruction in {}\n",
             results.len(),
             port.display()
-        );
+        ))?;
     }
     Ok(if results.iter().all(|r| r.found()) {
         ExitCode::SUCCESS

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use brk_pools::c_abi::{allocate, deallocate, deallocate_pool};
 use brk_pools::{process, render};
 
-use super::CliError;
+use super::{CliError, print};
 
 pub fn run() -> Result<ExitCode, CliError> {
     // get 400 bytes from pool 1
@@ -18,17 +18,19 @@ pub fn run() -> Result<ExitCode, CliError> {
     // release all of pool 2
     deallocate_pool(2);
 
-    println!("Allocations: {a1:p} {a2:p} {ae:p}");
+    print(&format!("Allocations: {a1:p} {a2:p} {ae:p}\n"))?;
 
     // Test if pool 1 still works
     let a3 = a1; // save pointer to verify it's still usable
 
     deallocate(a1);
-    println!("Allocations: {a1:p} {a2:p} {a3:p}");
+    print(&format!("Allocations: {a1:p} {a2:p} {a3:p}\n"))?;
 
     let heap = process::lock();
-    println!();
-    print!("{}", render::table(&heap));
-    println!("{}", render::map(&heap));
+    print(&format!(
+        "\n{}{}\n",
+        render::table(&heap),
+        render::map(&heap)
+    ))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,4 +1,4 @@
-/* A.6: deallocate with pointers that are not blocks. Usage:
+/* [A.6](../../docs/original-behaviour.md#a6-misuse): deallocate with pointers that are not blocks. Usage:
  *   fault_bad_pointers null|interior|foreign|all
  * Prints whether the heap layout (walked from memory_start to memory_end)
  * and a static buffer survived the calls. "all" includes pointers on which

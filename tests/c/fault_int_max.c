@@ -1,4 +1,4 @@
-/* A.7 case 3 and case 6: after allocate(1,16), allocate(1,INT_MAX) under a
+/* [A.7](../../docs/original-behaviour.md#a7-brk-failure) case 3 and case 6: after allocate(1,16), allocate(1,INT_MAX) under a
  * 256 MiB RLIMIT_AS, then a plain allocate(2,16). run.s returns a pointer past
  * the refused break and then faults in allocate; the port returns NULL and
  * carries on. Usage: fault_int_max (stdout is unbuffered: no malloc). */

@@ -2,7 +2,7 @@
  * brk heap, and > 128 KiB buffers) and stdio, every byte verified.
  *
  * Linked with the port it must exit 0. Linked with the original run.s it
- * cannot: run.s moves the break under glibc's heap (original-behaviour A.8). */
+ * cannot: run.s moves the break under glibc's heap ([original-behaviour A.8](../../docs/original-behaviour.md#a8-interleaving-with-glibc-malloc)). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

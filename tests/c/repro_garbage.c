@@ -1,4 +1,4 @@
-/* A.8 repro_garbage: with stdout to a file or pipe, run.s writes the third
+/* [A.8](../../docs/original-behaviour.md#a8-interleaving-with-glibc-malloc) repro_garbage: with stdout to a file or pipe, run.s writes the third
  * block's header over the pending "line1 hello world\n". */
 #include <stdio.h>
 

@@ -1,4 +1,4 @@
-/* A.8 repro_malloc_crash: the pool's second append shrinks the break under
+/* [A.8](../../docs/original-behaviour.md#a8-interleaving-with-glibc-malloc) repro_malloc_crash: the pool's second append shrinks the break under
  * glibc's heap (run.s), and malloc then reads the pool header as tcache. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod props;
+
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -284,4 +286,83 @@ pub fn layout<S: brk_pools::BreakSource>(heap: &brk_pools::Heap<S>) -> Vec<(usiz
     heap.blocks()
         .map(|b| (b.offset, b.header.in_use, b.header.size, b.header.pool))
         .collect()
+}
+
+/// How a child process ended, as seen by [`run_with_timeout`].
+pub struct Outcome {
+    /// The exit status; `None` if the child was killed for taking too long.
+    pub status: Option<std::process::ExitStatus>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Outcome {
+    /// Exited with status 0 in time.
+    pub fn success(&self) -> bool {
+        self.status.is_some_and(|s| s.success())
+    }
+
+    /// Killed for taking too long: a hang.
+    pub fn hung(&self) -> bool {
+        self.status.is_none()
+    }
+
+    /// Exit status and output, for a failure message.
+    pub fn describe(&self) -> String {
+        let status = self
+            .status
+            .map_or("killed after the timeout (hang)".to_string(), |s| {
+                s.to_string()
+            });
+        format!(
+            "status: {status}\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs `command`, killing it after `timeout` (to detect hangs, not to
+/// measure speed). Output goes to temporary files, so a chatty child cannot
+/// block on a full pipe.
+pub fn run_with_timeout(command: &mut Command, timeout: std::time::Duration) -> Outcome {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir();
+    let tag = format!(
+        "brk-pools-child-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let out_path = dir.join(format!("{tag}.out"));
+    let err_path = dir.join(format!("{tag}.err"));
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {command:?}: {e}"));
+    let deadline = std::time::Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let read = |path: &Path| {
+        let text = String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned();
+        let _ = std::fs::remove_file(path);
+        text
+    };
+    Outcome {
+        status,
+        stdout: read(&out_path),
+        stderr: read(&err_path),
+    }
 }

@@ -1,0 +1,261 @@
+//! The heaps' lock: a futex mutex that knows its owner, survives `fork`, and
+//! never allocates.
+//!
+//! [`std::sync::Mutex`] would do for mutual exclusion, but the heaps need
+//! three things it cannot give:
+//!
+//! * **Re-entry is an error, not a hang.** The lock records which thread
+//!   holds it. A thread that asks again (a `PoolBox` dropped inside
+//!   `Pools::inspect`, a C ABI call made while `process::lock()` is held, a
+//!   signal handler that allocates) gets [`Reentered`] at once instead of
+//!   waiting for itself forever.
+//! * **`fork`.** A child has only the thread that called `fork`. If another
+//!   thread held the process heap's lock at that moment, the child's copy
+//!   stays locked for good. [`Lock::fork_prepare`], [`Lock::fork_parent`] and
+//!   [`Lock::fork_child`] are the three `pthread_atfork` handlers (as glibc's
+//!   `malloc` takes its arena locks around `fork`): the forking thread takes
+//!   the lock before `fork` and both sides release it after. If the forking
+//!   thread already holds it (`fork` inside a callback under the lock), the
+//!   handlers leave it alone: the same thread, with the same thread-local
+//!   identity, owns it in both processes and releases it as usual.
+//! * **No `malloc`.** The lock is two atomics and the `futex` syscall, so
+//!   taking it can never move the program break.
+//!
+//! The owner is identified by the address of a thread-local byte: unique
+//! among live threads, free to read (no syscall), and the same in a fork
+//! child as in the thread that forked, which is exactly the thread the child
+//! runs.
+
+use core::cell::UnsafeCell;
+use core::marker::PhantomData;
+use core::ops::{Deref, DerefMut};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+
+/// The lock is free.
+const UNLOCKED: u32 = 0;
+/// Held, and no thread sleeps on it.
+const LOCKED: u32 = 1;
+/// Held, and threads may sleep on it: unlocking must wake one.
+const CONTENDED: u32 = 2;
+
+/// How often a thread retries before it sleeps in the kernel.
+const SPINS: u32 = 100;
+
+thread_local! {
+    static THREAD_MARK: u8 = const { 0 };
+}
+
+/// This thread's identity: the address of its thread-local mark.
+fn this_thread() -> usize {
+    THREAD_MARK.with(|mark| core::ptr::from_ref(mark) as usize)
+}
+
+/// The calling thread already holds the lock it asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reentered;
+
+/// A mutex around a `T` that reports re-entry (see the [module docs](self)).
+pub struct Lock<T> {
+    state: AtomicU32,
+    /// [`this_thread`] of the holder, 0 when free.
+    owner: AtomicUsize,
+    /// Set by [`fork_prepare`](Lock::fork_prepare) when it took the lock.
+    taken_for_fork: AtomicBool,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: the lock hands out the T to one thread at a time, so sharing the
+// Lock only ever moves access to the T between threads.
+unsafe impl<T: Send> Sync for Lock<T> {}
+// SAFETY: as for any owner of a T.
+unsafe impl<T: Send> Send for Lock<T> {}
+
+/// Exclusive access to a [`Lock`]'s value; dropping it unlocks.
+///
+/// Not `Send` (like [`std::sync::MutexGuard`]): the lock records the thread
+/// that holds it, so the guard must be dropped on that thread.
+pub struct LockGuard<'a, T> {
+    lock: &'a Lock<T>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl<T> Lock<T> {
+    /// A free lock around `value`.
+    pub const fn new(value: T) -> Self {
+        Lock {
+            state: AtomicU32::new(UNLOCKED),
+            owner: AtomicUsize::new(0),
+            taken_for_fork: AtomicBool::new(false),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    /// Waits for the lock, unless this thread holds it already.
+    ///
+    /// # Errors
+    /// [`Reentered`] if the calling thread holds the lock.
+    pub fn lock(&self) -> Result<LockGuard<'_, T>, Reentered> {
+        let me = this_thread();
+        // Only this thread ever stores `me`, so reading it back is exact.
+        if self.owner.load(Ordering::Relaxed) == me {
+            return Err(Reentered);
+        }
+        self.acquire();
+        self.owner.store(me, Ordering::Relaxed);
+        Ok(LockGuard {
+            lock: self,
+            _not_send: PhantomData,
+        })
+    }
+
+    /// Whether the calling thread holds the lock.
+    pub fn is_held_by_this_thread(&self) -> bool {
+        self.owner.load(Ordering::Relaxed) == this_thread()
+    }
+
+    /// The value, through `&mut self`: no guard can exist.
+    pub fn get_mut(&mut self) -> &mut T {
+        self.value.get_mut()
+    }
+
+    /// The value back.
+    pub fn into_inner(self) -> T {
+        self.value.into_inner()
+    }
+
+    fn acquire(&self) {
+        if self
+            .state
+            .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            return;
+        }
+        for _ in 0..SPINS {
+            core::hint::spin_loop();
+            if self.state.load(Ordering::Relaxed) == UNLOCKED
+                && self
+                    .state
+                    .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            {
+                return;
+            }
+        }
+        // Announce a sleeper; whoever unlocks will wake one.
+        while self.state.swap(CONTENDED, Ordering::Acquire) != UNLOCKED {
+            futex_wait(&self.state, CONTENDED);
+        }
+    }
+
+    fn release(&self) {
+        self.owner.store(0, Ordering::Relaxed);
+        if self.state.swap(UNLOCKED, Ordering::Release) == CONTENDED {
+            futex_wake_one(&self.state);
+        }
+    }
+
+    /// The `pthread_atfork` *prepare* handler: take the lock before `fork`,
+    /// unless the forking thread holds it already.
+    pub fn fork_prepare(&self) {
+        if self.is_held_by_this_thread() {
+            return;
+        }
+        self.acquire();
+        self.owner.store(this_thread(), Ordering::Relaxed);
+        self.taken_for_fork.store(true, Ordering::Relaxed);
+    }
+
+    /// The *parent* handler: give back what [`fork_prepare`](Lock::fork_prepare) took.
+    pub fn fork_parent(&self) {
+        if self.taken_for_fork.swap(false, Ordering::Relaxed) {
+            self.release();
+        }
+    }
+
+    /// The *child* handler: the child is single-threaded, so no one sleeps
+    /// on the lock; reset it if prepare took it.
+    pub fn fork_child(&self) {
+        if self.taken_for_fork.swap(false, Ordering::Relaxed) {
+            self.owner.store(0, Ordering::Relaxed);
+            self.state.store(UNLOCKED, Ordering::Release);
+        }
+    }
+}
+
+impl<T> Deref for LockGuard<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY: the guard is the only way to the value while it lives.
+        unsafe { &*self.lock.value.get() }
+    }
+}
+
+impl<T> DerefMut for LockGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in deref, and &mut self makes the access exclusive.
+        unsafe { &mut *self.lock.value.get() }
+    }
+}
+
+impl<T> Drop for LockGuard<'_, T> {
+    fn drop(&mut self) {
+        self.lock.release();
+    }
+}
+
+fn futex_wait(state: &AtomicU32, expected: u32) {
+    // SAFETY: FUTEX_WAIT reads the u32 behind a valid pointer and sleeps only
+    // while it still equals `expected`; spurious returns are retried above.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            state.as_ptr(),
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            expected,
+            core::ptr::null::<libc::timespec>(),
+        );
+    }
+}
+
+fn futex_wake_one(state: &AtomicU32) {
+    // SAFETY: FUTEX_WAKE only uses the address as a key.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            state.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            1,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reentry_is_reported_and_threads_exclude_each_other() {
+        let lock = Lock::new(0u64);
+        {
+            let _guard = lock.lock().unwrap();
+            assert_eq!(lock.lock().err(), Some(Reentered));
+            assert!(lock.is_held_by_this_thread());
+        }
+        assert!(!lock.is_held_by_this_thread());
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    for _ in 0..20_000 {
+                        let mut guard = lock.lock().unwrap();
+                        let seen = *guard;
+                        core::hint::spin_loop();
+                        *guard = seen + 1;
+                    }
+                });
+            }
+        });
+        assert_eq!(*lock.lock().unwrap(), 80_000);
+    }
+}

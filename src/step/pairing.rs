@@ -1,0 +1,542 @@
+//! Which run.s instruction each executed instruction is, on both sides, and
+//! the pairing table of the few instructions that exist on one side only.
+//!
+//! The original: run.s's labels are symbols of the linked driver (gas keeps
+//! them as local symbols), so each label's instructions are decoded from its
+//! address to the next run.s label.
+//!
+//! The port: its `asm!` blocks are inlined into Rust functions and have no
+//! symbols. Each block is found by its instruction sequence, which is
+//! run.s's labels with the port-only instructions of [`PAIRING`] in their
+//! places, searched for in the whole decoded `.text` of the linked driver;
+//! every copy the compiler made is found. A candidate must also keep every
+//! jump inside the block (targets between its first instruction and its end),
+//! and one conditional jump may differ in its condition (then a note says so,
+//! and `--compare` shows whether it matters): a mutated condition is a
+//! difference to show in the run, not a block that vanished.
+
+use std::collections::HashMap;
+
+use crate::disasm::{CHECKED_LABELS, Part};
+
+use super::StepError;
+use super::decode::{Decoded, decode, decode_raw, describe_all};
+use super::elf::Executable;
+
+/// One row of the pairing table: an instruction that one side executes and
+/// the other has no counterpart for. Shown in the side-by-side listing, never
+/// compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PairingRow {
+    /// The run.s label and instruction (or `-` when run.s has none).
+    pub original: &'static str,
+    /// The port's instruction (or `-`).
+    pub port: &'static str,
+    /// Why.
+    pub reason: &'static str,
+}
+
+/// The pairing table.
+pub const PAIRING: [PairingRow; 5] = [
+    PairingRow {
+        original: "allocate_loop: ret",
+        port: "jmp 5f (to the end of the asm block)",
+        reason: "an asm! block cannot return from the function around it; Rust returns %rax",
+    },
+    PairingRow {
+        original: "allocate_move_break: ret",
+        port: "-",
+        reason: "the block ends and falls through to Rust, which returns",
+    },
+    PairingRow {
+        original: "deallocate: ret",
+        port: "-",
+        reason: "the block ends and falls through to Rust, which returns",
+    },
+    PairingRow {
+        original: "-",
+        port: "3: xorl %eax, %eax",
+        reason: "reached memory_end: the block returns null and Rust moves the break \
+                 (run.s's je goes straight to allocate_move_break)",
+    },
+    PairingRow {
+        original: "deallocate_pool_loop: cmpq, je (empty heap)",
+        port: "-",
+        reason: "deallocate_pool before the first allocate: run.s walks from memory_start = \
+                 memory_end = 0; the port has no segment and runs no walk",
+    },
+];
+
+const ROW_LOOP_RET: usize = 0;
+const ROW_MOVE_BREAK_RET: usize = 1;
+const ROW_DEALLOCATE_RET: usize = 2;
+/// The row of the port's `xorl %eax, %eax` (its `%rax` is a null, not a
+/// pointer).
+pub const ROW_END_XOR: usize = 3;
+/// The row of run.s's pool walk over the empty heap.
+pub const ROW_EMPTY_HEAP: usize = 4;
+
+/// Where an executed instruction belongs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    /// The `index`-th instruction of run.s's `label` (counted from the
+    /// label, or from its `syscall` for `allocate_move_break`): compared.
+    Label {
+        /// The run.s label.
+        label: &'static str,
+        /// The instruction's position in it.
+        index: usize,
+    },
+    /// A row of [`PAIRING`]: shown, not compared.
+    Unpaired(usize),
+}
+
+/// One instruction of a recorded range.
+#[derive(Clone, Debug)]
+pub struct Site {
+    /// Where it belongs.
+    pub slot: Slot,
+    /// The run.s label it is shown under.
+    pub label: &'static str,
+    /// The decoded instruction.
+    pub decoded: Decoded,
+    /// For a jump: the name of where it goes.
+    pub target_name: Option<String>,
+}
+
+/// The entry points of the three C functions, where an operation begins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Entry {
+    /// `allocate(pool, size)`.
+    Allocate,
+    /// `deallocate(ptr)`.
+    Deallocate,
+    /// `deallocate_pool(pool)`.
+    DeallocatePool,
+}
+
+/// What the tracer needs to know about one driver executable.
+#[derive(Clone, Debug)]
+pub struct Map {
+    /// Every instruction to record, by link-time address.
+    pub sites: HashMap<u64, Site>,
+    /// Where the recorded ranges are entered from outside (breakpoints).
+    pub walk_starts: Vec<u64>,
+    /// The three C functions' entry points (breakpoints).
+    pub entries: Vec<(u64, Entry)>,
+    /// Where the first instruction of `allocate_loop` is, on this side (the
+    /// walk picture reads the headers there).
+    pub allocate_loop_starts: Vec<u64>,
+    /// The address of trace.c's `heap0` (the break at the start of main).
+    pub heap0: u64,
+    /// Things worth saying about the match (a changed jump condition).
+    pub notes: Vec<String>,
+    /// The executable's link-time entry point (for the load bias).
+    pub link_entry: u64,
+}
+
+/// All of run.s's labels, to find where each one ends.
+const RUN_S_LABELS: [&str; 11] = [
+    "allocate_init",
+    "allocate_move_break",
+    "allocate",
+    "allocate_continue",
+    "allocate_loop",
+    "try_next_block",
+    "deallocate",
+    "deallocate_pool",
+    "deallocate_pool_loop",
+    "deallocate_from_pool",
+    "deallocate_loop_complete",
+];
+
+fn missing(path: &std::path::Path, what: String) -> StepError {
+    StepError::Executable {
+        path: path.to_path_buf(),
+        message: what,
+    }
+}
+
+fn common(exe: &Executable, path: &std::path::Path) -> Result<(Vec<(u64, Entry)>, u64), StepError> {
+    let mut entries = Vec::new();
+    for (name, entry) in [
+        ("allocate", Entry::Allocate),
+        ("deallocate", Entry::Deallocate),
+        ("deallocate_pool", Entry::DeallocatePool),
+    ] {
+        let address = exe
+            .symbol(name)
+            .ok_or_else(|| missing(path, format!("no symbol {name}")))?;
+        entries.push((address, entry));
+    }
+    let heap0 = exe.symbol("heap0").ok_or_else(|| {
+        missing(
+            path,
+            "no symbol heap0 (is this asm/trace.c's driver?)".to_string(),
+        )
+    })?;
+    Ok((entries, heap0))
+}
+
+/// The recorded part of each checked run.s label in the original driver:
+/// `(label, decoded instructions)`.
+fn original_parts(
+    exe: &Executable,
+    path: &std::path::Path,
+) -> Result<Vec<(&'static str, Vec<Decoded>)>, StepError> {
+    let addresses: Vec<(&str, u64)> = RUN_S_LABELS
+        .iter()
+        .filter_map(|&name| Some((name, exe.symbol(name)?)))
+        .collect();
+    let mut parts = Vec::new();
+    for &(label, part) in &CHECKED_LABELS {
+        let start = exe
+            .symbol(label)
+            .ok_or_else(|| missing(path, format!("no run.s label {label} in the symbol table")))?;
+        let end = addresses
+            .iter()
+            .map(|&(_, a)| a)
+            .filter(|&a| a > start)
+            .min()
+            .ok_or_else(|| missing(path, format!("no run.s label after {label}")))?;
+        let bytes = exe
+            .code(start, end)
+            .ok_or_else(|| missing(path, format!("{label} is not in .text")))?;
+        let mut instructions = decode(bytes, start);
+        if part == Part::AfterSyscall {
+            let at = instructions
+                .iter()
+                .position(|i| i.text == "syscall")
+                .ok_or_else(|| missing(path, format!("no syscall in {label}")))?;
+            instructions.drain(..=at);
+        }
+        parts.push((label, instructions));
+    }
+    Ok(parts)
+}
+
+fn unpaired_row_of_return(label: &str) -> Option<usize> {
+    match label {
+        "allocate_loop" => Some(ROW_LOOP_RET),
+        "allocate_move_break" => Some(ROW_MOVE_BREAK_RET),
+        "deallocate" => Some(ROW_DEALLOCATE_RET),
+        _ => None,
+    }
+}
+
+/// The map of the original driver (`asm/trace.c` + run.s).
+///
+/// # Errors
+/// [`StepError::Executable`] if a symbol or label is missing.
+pub fn original_map(exe: &Executable, path: &std::path::Path) -> Result<Map, StepError> {
+    let (entries, heap0) = common(exe, path)?;
+    let parts = original_parts(exe, path)?;
+    let label_at: HashMap<u64, &str> = RUN_S_LABELS
+        .iter()
+        .filter_map(|&name| Some((exe.symbol(name)?, name)))
+        .collect();
+    let mut sites = HashMap::new();
+    let mut walk_starts = Vec::new();
+    let mut allocate_loop_starts = Vec::new();
+    for (label, instructions) in parts {
+        if let Some(first) = instructions.first() {
+            walk_starts.push(first.address);
+            if label == "allocate_loop" {
+                allocate_loop_starts.push(first.address);
+            }
+        }
+        for (index, decoded) in instructions.into_iter().enumerate() {
+            let slot = match (decoded.is_return, unpaired_row_of_return(label)) {
+                (true, Some(row)) => Slot::Unpaired(row),
+                _ => Slot::Label { label, index },
+            };
+            let target_name = decoded.target.map(|t| {
+                label_at
+                    .get(&t)
+                    .map_or_else(|| format!("{t:#x}"), |name| name.to_string())
+            });
+            sites.insert(
+                decoded.address,
+                Site {
+                    slot,
+                    label,
+                    decoded,
+                    target_name,
+                },
+            );
+        }
+    }
+    Ok(Map {
+        sites,
+        walk_starts,
+        entries,
+        allocate_loop_starts,
+        heap0,
+        notes: Vec::new(),
+        link_entry: exe.entry,
+    })
+}
+
+/// One expected instruction of a port block.
+#[derive(Clone, Debug)]
+struct Expected {
+    slot: Slot,
+    label: &'static str,
+    text: String,
+    mnemonic: iced_x86::Mnemonic,
+    conditional: bool,
+}
+
+/// The port's four asm blocks, as run.s's parts with the port-only
+/// instructions put in.
+fn port_blocks(parts: &[(&'static str, Vec<Decoded>)]) -> Vec<Vec<Expected>> {
+    let part = |name: &str| {
+        parts
+            .iter()
+            .find(|(label, _)| *label == name)
+            .map(|(_, instructions)| instructions.as_slice())
+            .unwrap_or_default()
+    };
+    let from = |label: &'static str, keep_return: bool| -> Vec<Expected> {
+        part(label)
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| keep_return || !d.is_return)
+            .map(|(index, d)| Expected {
+                slot: Slot::Label { label, index },
+                label,
+                text: d.text.clone(),
+                mnemonic: d.mnemonic,
+                conditional: d.conditional,
+            })
+            .collect()
+    };
+    let port_only = |row: usize, label: &'static str, text: &str, mnemonic| Expected {
+        slot: Slot::Unpaired(row),
+        label,
+        text: text.to_string(),
+        mnemonic,
+        conditional: false,
+    };
+    let mut allocate_loop = from("allocate_loop", false);
+    allocate_loop.push(port_only(
+        ROW_LOOP_RET,
+        "allocate_loop",
+        "jmp",
+        iced_x86::Mnemonic::Jmp,
+    ));
+    allocate_loop.extend(from("try_next_block", true));
+    allocate_loop.push(port_only(
+        ROW_END_XOR,
+        "allocate_loop",
+        "xorl %eax, %eax",
+        iced_x86::Mnemonic::Xor,
+    ));
+    let mut deallocate_pool_loop = from("deallocate_pool_loop", true);
+    deallocate_pool_loop.extend(from("deallocate_from_pool", true));
+    vec![
+        allocate_loop,
+        from("allocate_move_break", false),
+        from("deallocate", false),
+        deallocate_pool_loop,
+    ]
+}
+
+/// The map of the port's driver (`asm/trace.c` + `libbrk_pools.a`); needs
+/// the original's executable for run.s's instructions.
+///
+/// # Errors
+/// [`StepError::Executable`] if a symbol is missing or an asm block is not
+/// found.
+pub fn port_map(
+    exe: &Executable,
+    path: &std::path::Path,
+    original: &Executable,
+    original_path: &std::path::Path,
+) -> Result<Map, StepError> {
+    let (entries, heap0) = common(exe, path)?;
+    let parts = original_parts(original, original_path)?;
+    let raw = decode_raw(&exe.text, exe.text_address);
+    let mut sites = HashMap::new();
+    let mut walk_starts = Vec::new();
+    let mut allocate_loop_starts = Vec::new();
+    let mut notes = Vec::new();
+    for block in port_blocks(&parts) {
+        let name = block[0].label;
+        let mut copies = 0;
+        for at in 0..raw.len().saturating_sub(block.len() - 1) {
+            // Mnemonics first (cheap), then the formatted text.
+            let same_mnemonics = raw[at..at + block.len()]
+                .iter()
+                .zip(&block)
+                .all(|(i, e)| i.mnemonic() == e.mnemonic || e.conditional);
+            if !same_mnemonics {
+                continue;
+            }
+            let window = &describe_all(&raw[at..at + block.len()])[..];
+            let Some(changed) = matches(window, &block) else {
+                continue;
+            };
+            copies += 1;
+            let start = window[0].address;
+            let end = window[block.len() - 1].address + window[block.len() - 1].length;
+            if let Some(position) = changed {
+                notes.push(format!(
+                    "the port's {name} block at {start:#x} has `{}` where run.s has `{}` \
+                     ({} instruction {})",
+                    window[position].text,
+                    block[position].text,
+                    block[position].label,
+                    match block[position].slot {
+                        Slot::Label { index, .. } => index,
+                        Slot::Unpaired(_) => position,
+                    }
+                ));
+            }
+            walk_starts.push(start);
+            if name == "allocate_loop" {
+                allocate_loop_starts.push(start);
+            }
+            for (decoded, expected) in window.iter().zip(&block) {
+                let target_name = decoded.target.map(|t| {
+                    if t == end {
+                        "(end of the asm block)".to_string()
+                    } else {
+                        let position = window.iter().position(|d| d.address == t);
+                        match position.map(|p| block[p].slot) {
+                            Some(Slot::Label { label, index: 0 }) => label.to_string(),
+                            Some(Slot::Label { label, index }) => format!("{label}+{index}"),
+                            Some(Slot::Unpaired(_)) => "3f (reached the end)".to_string(),
+                            None => format!("{t:#x}"),
+                        }
+                    }
+                });
+                sites.insert(
+                    decoded.address,
+                    Site {
+                        slot: expected.slot,
+                        label: expected.label,
+                        decoded: decoded.clone(),
+                        target_name,
+                    },
+                );
+            }
+        }
+        if copies == 0 {
+            return Err(missing(
+                path,
+                format!("the port's {name} asm block was not found in its code"),
+            ));
+        }
+    }
+    Ok(Map {
+        sites,
+        walk_starts,
+        entries,
+        allocate_loop_starts,
+        heap0,
+        notes,
+        link_entry: exe.entry,
+    })
+}
+
+/// Whether `window` is the block `expected`: `Some(None)` for an exact
+/// match, `Some(Some(i))` when only the condition of the conditional jump at
+/// `i` differs (blocks of six or more instructions only), `None` otherwise.
+/// Every jump must stay inside the block.
+fn matches(window: &[Decoded], expected: &[Expected]) -> Option<Option<usize>> {
+    let mut changed = None;
+    for (at, (decoded, expected)) in window.iter().zip(expected).enumerate() {
+        if decoded.text == expected.text {
+            continue;
+        }
+        let condition_only = decoded.conditional && expected.conditional;
+        if !condition_only || changed.is_some() || expected_len_too_short(window.len()) {
+            return None;
+        }
+        changed = Some(at);
+    }
+    let start = window[0].address;
+    let last = &window[window.len() - 1];
+    let end = last.address + last.length;
+    let inside = window
+        .iter()
+        .filter_map(|d| d.target)
+        .all(|t| (start..=end).contains(&t));
+    inside.then_some(changed)
+}
+
+fn expected_len_too_short(len: usize) -> bool {
+    len < 6
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `cmpq %rsi, %rcx; je end; cmpq $0, (%rsi); jne start; cmpq %rdx,
+    /// 8(%rsi); jb end` at address 0x1000 (end = 0x1011), with `condition`
+    /// as the last jump's opcode (0x72 jb, 0x76 jbe).
+    fn window(condition: u8, last_target: u8) -> Vec<Decoded> {
+        let bytes = [
+            0x48,
+            0x39,
+            0xf1, // cmpq %rsi, %rcx
+            0x74,
+            0x0c, // je 0x1011
+            0x48,
+            0x83,
+            0x3e,
+            0x00, // cmpq $0, (%rsi)
+            0x75,
+            0xf5, // jne 0x1000
+            0x48,
+            0x39,
+            0x56,
+            0x08, // cmpq %rdx, 8(%rsi)
+            condition,
+            last_target, // jb/jbe
+        ];
+        decode(&bytes, 0x1000)
+    }
+
+    fn expected(window: &[Decoded]) -> Vec<Expected> {
+        window
+            .iter()
+            .enumerate()
+            .map(|(index, d)| Expected {
+                slot: Slot::Label {
+                    label: "allocate_loop",
+                    index,
+                },
+                label: "allocate_loop",
+                text: d.text.clone(),
+                mnemonic: d.mnemonic,
+                conditional: d.conditional,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_block_matches_exactly_or_with_one_changed_condition() {
+        let original = window(0x72, 0x00);
+        assert_eq!(original[5].text, "jb");
+        assert_eq!(original[0].text, "cmpq %rsi, %rcx");
+        let wanted = expected(&original);
+        assert_eq!(matches(&original, &wanted), Some(None));
+        // jb -> jbe: found, and the changed position is named.
+        assert_eq!(matches(&window(0x76, 0x00), &wanted), Some(Some(5)));
+        // A jump leaving the block (jb 0x1011 + 0x10) is not the block.
+        assert_eq!(matches(&window(0x72, 0x10), &wanted), None);
+        // Two changed conditions are not the block either.
+        let mut two = window(0x76, 0x00);
+        two[1] = window(0x75, 0x00)[3].clone();
+        two[1].target = Some(0x1011);
+        assert_eq!(matches(&two, &wanted), None);
+        // A short block (fewer than six instructions) must match exactly.
+        assert_eq!(
+            matches(&window(0x76, 0x00)[4..], &expected(&original[4..])),
+            None
+        );
+    }
+}

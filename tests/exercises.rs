@@ -1,0 +1,190 @@
+//! The checked solutions of docs/exercises.md. Each test copies the crate
+//! (without `target/` and `.git/`) into `target/exercises/crate/`, applies the
+//! exercise's patch from `docs/exercises/` with `git apply`, runs the whole
+//! `cargo test --release --no-fail-fast` there, and requires that the test
+//! targets the exercise says it breaks fail, and every other one (including
+//! the test the patch adds) passes. One target may fail or not, depending on
+//! the process's memory layout; docs/exercises.md says which and why.
+//!
+//! Slow (a release build of the crate per exercise), so ignored by default:
+//!
+//! ```text
+//! cargo test --release --test exercises -- --ignored --test-threads=1
+//! ```
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Mutex;
+
+use support::root;
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == "target" || name == ".git" {
+            continue;
+        }
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
+            copy_tree(&entry.path(), &to.join(&name));
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), to.join(&name)).unwrap();
+        }
+    }
+}
+
+/// Applies `patch` to a fresh copy of the crate, runs the whole test suite
+/// there and returns the test targets that failed, as cargo names them
+/// (`--test scenarios`, `--lib`, `--doc`).
+fn failing_targets_with(patch: &str) -> BTreeSet<String> {
+    // One copy at one path, one exercise at a time: with the same path the
+    // crate's build artefacts have the same names, so a test of one exercise
+    // can never pick up another exercise's `libbrk_pools-*.a` (the C tests
+    // link the newest one they find), and the dependencies build once.
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let base = root().join("target").join("exercises");
+    let copy = base.join("crate");
+    if copy.exists() {
+        std::fs::remove_dir_all(&copy).unwrap();
+    }
+    copy_tree(&root(), &copy);
+    // The copy lies inside this repository's `target/`: without the ceiling,
+    // git would find the enclosing repository and silently skip every path
+    // of the patch (they are ignored files there).
+    let git_apply = |extra: &[&str]| {
+        Command::new("git")
+            .arg("apply")
+            .args(extra)
+            .arg(root().join("docs/exercises").join(patch))
+            .current_dir(&copy)
+            .env("GIT_CEILING_DIRECTORIES", &base)
+            .output()
+            .unwrap()
+    };
+    let applied = git_apply(&[]);
+    assert!(
+        applied.status.success(),
+        "git apply {patch}: {}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    let reverse = git_apply(&["--reverse", "--check"]);
+    assert!(
+        reverse.status.success(),
+        "{patch} did not apply: {}",
+        String::from_utf8_lossy(&reverse.stderr)
+    );
+    let output = Command::new(env!("CARGO"))
+        .args(["test", "--release", "--no-fail-fast"])
+        .current_dir(&copy)
+        .env("CARGO_TARGET_DIR", base.join("target"))
+        // Failing snapshots are the report; nothing is written.
+        .env("INSTA_UPDATE", "no")
+        .env_remove("BRK_POOLS_CACHE_DIR")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    // The whole run, to read why a target failed.
+    let log = base.join(patch.replace(".patch", ".log"));
+    std::fs::write(&log, format!("{stdout}\n{stderr}")).unwrap();
+    assert!(
+        stdout.contains("test result:"),
+        "{patch}: the tests did not run:\n{stderr}"
+    );
+    let failed: BTreeSet<String> = stderr
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            l.strip_prefix('`')
+                .and_then(|l| l.strip_suffix('`'))
+                .filter(|t| t.starts_with("--"))
+                .map(str::to_string)
+        })
+        .collect();
+    println!(
+        "{patch}: failing targets {failed:?} (log: {})",
+        log.display()
+    );
+    failed
+}
+
+fn targets(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+/// Every target in `must` failed, and nothing outside `must` and `may`.
+fn assert_breaks(patch: &str, must: &[&str], may: &[&str]) {
+    let failed = failing_targets_with(patch);
+    let must = targets(must);
+    let allowed: BTreeSet<String> = must.union(&targets(may)).cloned().collect();
+    assert!(
+        must.is_subset(&failed) && failed.is_subset(&allowed),
+        "{patch}: failed {failed:?}, expected {must:?} (and perhaps {may:?})"
+    );
+}
+
+#[test]
+#[ignore = "builds the crate in a scratch copy; see the module docs"]
+fn exercise_1_split() {
+    assert_breaks(
+        "1-split.patch",
+        &[
+            "--test cli",
+            "--test differential",
+            "--test machine_code",
+            "--test scenarios",
+            "--test walkthrough",
+        ],
+        &["--test faults"],
+    );
+}
+
+#[test]
+#[ignore = "builds the crate in a scratch copy; see the module docs"]
+fn exercise_2_coalesce() {
+    assert_breaks(
+        "2-coalesce.patch",
+        &[
+            "--test batched",
+            "--test cli",
+            "--test differential",
+            "--test machine_code",
+            "--test scenarios",
+            "--test walkthrough",
+        ],
+        &[],
+    );
+}
+
+#[test]
+#[ignore = "builds the crate in a scratch copy; see the module docs"]
+fn exercise_3_skip_free_blocks() {
+    assert_breaks(
+        "3-skip-free.patch",
+        &["--test cli", "--test machine_code", "--test walkthrough"],
+        &[],
+    );
+}
+
+#[test]
+#[ignore = "builds the crate in a scratch copy; see the module docs"]
+fn exercise_4_round_sizes() {
+    assert_breaks(
+        "4-round.patch",
+        &[
+            "--test cli",
+            "--test differential",
+            "--test faults",
+            "--test pools",
+            "--test scenarios",
+            "--test walkthrough",
+        ],
+        &[],
+    );
+}

@@ -1,0 +1,331 @@
+//! `brk-pools step`: the walks of run.s and of the port, instruction by
+//! instruction under ptrace, must agree on every scenario and on seeded
+//! random scripts; the limit and the picture work from the command line.
+//!
+//! The drivers are `asm/trace.c` linked with run.s (`-no-pie`) and with this
+//! build's `libbrk_pools.a` (PIE: so the tracer's load-bias path is tested
+//! too). `BRK_POOLS_STEP_SCRIPTS=N` adds N longer random scripts
+//! (see the README for the command and its time).
+//!
+//! The mutation test (`jb` -> `jbe` in the port's `allocate_loop`, built in
+//! a scratch copy of the crate) is `--ignored`: it builds the crate again.
+//!
+//! All of this is about the default build, whose allocate is the asm walk.
+//! Built with `--features indexed-fit` there is no walk to step: each test
+//! says it skips, and one checks that the command refuses clearly.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use brk_pools::step::{self, Comparison, Drivers};
+use support::{Allocator, Rng, root, staticlib, trace_driver};
+
+/// False (after saying so) in an `indexed-fit` build, where these tests
+/// do not apply.
+fn walk_build(test: &str) -> bool {
+    if cfg!(feature = "indexed-fit") {
+        eprintln!(
+            "{test}: skipped: stepping compares run.s's walk with the port's, and this build \
+             (--features indexed-fit) has no walk; run it without that feature"
+        );
+        return false;
+    }
+    true
+}
+
+fn drivers() -> &'static Drivers {
+    static DRIVERS: OnceLock<Drivers> = OnceLock::new();
+    DRIVERS.get_or_init(|| {
+        Drivers::load(
+            trace_driver(Allocator::Original),
+            trace_driver(Allocator::Port),
+        )
+        .expect("both drivers load")
+    })
+}
+
+/// `--compare` on `script`: the number of instructions compared and of
+/// single steps taken (both sides), or a panic naming the first difference.
+fn identical_steps(name: &str, script: &str) -> (usize, u64) {
+    let outcome = drivers()
+        .run(script, step::DEFAULT_MAX_STEPS, false)
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    match outcome.compare() {
+        Comparison::Identical { instructions, .. } => {
+            (instructions, outcome.steps[0] + outcome.steps[1])
+        }
+        difference => panic!("{name}:\n{difference}\nscript:\n{script}"),
+    }
+}
+
+/// [`identical_steps`], the instructions compared only.
+fn identical(name: &str, script: &str) -> usize {
+    identical_steps(name, script).0
+}
+
+fn scenario_files() -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(root().join("tests/scenarios"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "ops"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_scenario_steps_identically() {
+    if !walk_build("every_scenario_steps_identically") {
+        return;
+    }
+    let mut total = 0;
+    for file in scenario_files() {
+        let script = std::fs::read_to_string(&file).unwrap();
+        let compared = identical(&file.display().to_string(), &script);
+        assert!(compared > 0, "{}: nothing was compared", file.display());
+        eprintln!("{}: {compared} instructions", file.display());
+        total += compared;
+    }
+    eprintln!("scenarios: {total} instructions compared");
+}
+
+fn pool(rng: &mut Rng) -> i32 {
+    match rng.below(16) {
+        0 => -1,
+        1 => i32::MAX,
+        2 => 0,
+        n => (n % 5) as i32,
+    }
+}
+
+fn size(rng: &mut Rng) -> i32 {
+    (match rng.below(10) {
+        0 => 0,
+        1..=6 => rng.below(64),
+        7..=8 => rng.below(1024),
+        _ => rng.below(70_000),
+    }) as i32
+}
+
+/// A seeded script of `ops` operations: allocates, frees (stale and double
+/// ones too) and pool releases, so that walks skip blocks in use and too
+/// small, reuse exact fits and reach the end.
+fn random_script(seed: u64, ops: u64) -> String {
+    let mut rng = Rng(seed);
+    let mut out = format!("# step, seed {seed}\n");
+    let mut handles = 0;
+    for _ in 0..ops {
+        let roll = rng.below(100);
+        if roll < 55 || handles == 0 {
+            out.push_str(&format!("a {} {}\n", pool(&mut rng), size(&mut rng)));
+            handles += 1;
+        } else if roll < 85 {
+            out.push_str(&format!("d {}\n", rng.below(handles)));
+        } else {
+            out.push_str(&format!("p {}\n", pool(&mut rng)));
+        }
+    }
+    out
+}
+
+#[test]
+fn short_random_scripts_step_identically() {
+    if !walk_build("short_random_scripts_step_identically") {
+        return;
+    }
+    let mut total = 0;
+    for seed in 1..=30 {
+        let script = random_script(seed, 10 + seed % 30);
+        total += identical(&format!("seed {seed}"), &script);
+    }
+    eprintln!("30 random scripts: {total} instructions compared");
+}
+
+#[test]
+fn longer_random_scripts_step_identically_behind_an_env_variable() {
+    if !walk_build("longer_random_scripts_step_identically_behind_an_env_variable") {
+        return;
+    }
+    let count: u64 = std::env::var("BRK_POOLS_STEP_SCRIPTS")
+        .ok()
+        .map(|v| v.parse().expect("BRK_POOLS_STEP_SCRIPTS is a number"))
+        .unwrap_or(0);
+    let started = std::time::Instant::now();
+    let (mut total, mut steps) = (0, 0);
+    for seed in 1000..1000 + count {
+        let script = random_script(seed, 100 + seed % 200);
+        let (compared, stepped) = identical_steps(&format!("seed {seed}"), &script);
+        total += compared;
+        steps += stepped;
+    }
+    eprintln!(
+        "{count} longer random scripts: {total} instructions compared, {steps} single steps, in {:.1?}",
+        started.elapsed()
+    );
+}
+
+fn brk_pools(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_brk-pools"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn seed_ops() -> String {
+    root()
+        .join("tests/scenarios/seed.ops")
+        .display()
+        .to_string()
+}
+
+#[test]
+fn the_command_lists_both_sides_and_compares() {
+    if !walk_build("the_command_lists_both_sides_and_compares") {
+        return;
+    }
+    let lib = staticlib().display().to_string();
+    let output = brk_pools(&["step", &seed_ops(), "--port-lib", &lib]);
+    let listing = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{listing}");
+    assert!(
+        listing.starts_with("op 0 (line 5: a 1 400): allocate(1, 400)\n"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("allocate_loop        je allocate_move_break       ZF=1 taken"),
+        "{listing}"
+    );
+    assert!(listing.contains("xorl %eax, %eax"), "{listing}");
+
+    let output = brk_pools(&["step", &seed_ops(), "--compare", "--port-lib", &lib]);
+    assert!(output.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "identical: 65 instructions over 5 operations\n"
+    );
+}
+
+#[test]
+fn the_command_says_it_does_not_apply_to_an_indexed_fit_build() {
+    if !cfg!(feature = "indexed-fit") {
+        return; // the other tests here step the default build
+    }
+    let output = brk_pools(&["step", &seed_ops()]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("step does not apply to this build")
+            && stderr.contains("--features indexed-fit"),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn the_step_limit_is_a_clear_error() {
+    if !walk_build("the_step_limit_is_a_clear_error") {
+        return;
+    }
+    let lib = staticlib().display().to_string();
+    let output = brk_pools(&["step", &seed_ops(), "--max-steps", "20", "--port-lib", &lib]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("needs more than 20 single steps") && stderr.contains("--max-steps"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_walk_picture_shows_header_words_and_verdicts() {
+    if !walk_build("the_walk_picture_shows_header_words_and_verdicts") {
+        return;
+    }
+    let lib = staticlib().display().to_string();
+    let dir = support::profile_dir().join("step-test");
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("walk.ops");
+    // Blocks: in use, free but too small, free and big enough.
+    std::fs::write(&script, "a 1 16\na 1 8\na 2 64\na 1 8\nd 1\nd 2\na 3 40\n").unwrap();
+    let svg = dir.join("walk.svg");
+    let output = brk_pools(&[
+        "step",
+        script.to_str().unwrap(),
+        "--compare",
+        "--svg",
+        svg.to_str().unwrap(),
+        "--op",
+        "6",
+        "--port-lib",
+        &lib,
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let picture = std::fs::read_to_string(&svg).unwrap();
+    for text in [
+        "op 6: allocate(3, 40)",
+        "in_use=1  size=48  pool=1",
+        "skipped: in use (jne taken)",
+        "skipped: too small, size 40 &lt; 72 (jb taken)",
+        "walk stops: free, size 96 &gt;= 72",
+        "%rcx = memory_end = +0xe0",
+    ] {
+        assert!(picture.contains(text), "{text} not in\n{picture}");
+    }
+}
+
+/// `jb` -> `jbe` in the port's `allocate_loop` (a scratch copy of the crate,
+/// built with cargo): `--compare` must fail at the first exact fit, where
+/// the two conditions decide differently on the same flags.
+#[test]
+#[ignore = "builds a scratch copy of the crate (a minute or two)"]
+fn the_jb_to_jbe_mutation_fails_at_the_first_exact_fit() {
+    if !walk_build("the_jb_to_jbe_mutation_fails_at_the_first_exact_fit") {
+        return;
+    }
+    let scratch = support::profile_dir().join("step-mutation");
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch).unwrap();
+    let files = Command::new("git")
+        .args(["ls-files"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    for file in String::from_utf8(files.stdout).unwrap().lines() {
+        let to = scratch.join(file);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(root().join(file), &to).unwrap();
+    }
+    let walk = scratch.join("src/walk.rs");
+    let text = std::fs::read_to_string(&walk).unwrap();
+    assert_eq!(text.matches("\"jb 4f\",").count(), 1);
+    std::fs::write(&walk, text.replace("\"jb 4f\",", "\"jbe 4f\",")).unwrap();
+    support::run_ok(
+        Command::new(env!("CARGO"))
+            .args(["build", "--lib"])
+            .current_dir(&scratch)
+            .env("CARGO_TARGET_DIR", scratch.join("target")),
+    );
+    let lib = scratch.join("target/debug/libbrk_pools.a");
+    assert!(Path::new(&lib).exists());
+    let exact_fit = root().join("tests/scenarios/exact_fit.ops");
+    let output = brk_pools(&[
+        "step",
+        exact_fit.to_str().unwrap(),
+        "--compare",
+        "--port-lib",
+        lib.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    eprintln!("{stdout}");
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("has `jbe` where run.s has `jb`"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(": taken\n"), "{stdout}");
+    assert!(stdout.contains("jb try_next_block"), "{stdout}");
+    assert!(stdout.contains("jbe try_next_block"), "{stdout}");
+}

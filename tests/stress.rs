@@ -1,0 +1,92 @@
+//! Stress tests of issue 9, on C programs linked with `libbrk_pools.a`, each
+//! run as separate processes with a timeout (to catch hangs, never to time
+//! anything): 0 crashes, 0 hangs and 0 changed bytes are expected.
+//!
+//! * `stress_race.c`: the main thread mallocs and frees 16 B – 124 KiB
+//!   (glibc's main arena moves the break), a second thread allocates pool
+//!   blocks and checks every byte. Before issue 9 both moved the break at
+//!   once and crashed.
+//! * `stress_fork.c`: 100 children forked while a thread works the heap; each
+//!   child allocates. Before issue 9 most deadlocked.
+//! * `stress_long_run.c`: 10 000 rounds of an append and a `malloc(100000)`
+//!   in a single-threaded program (the real break, a new segment every
+//!   round). Before issue 9 `allocate` returned NULL from round 126 on.
+//!
+//! Short form (a few seconds) in `cargo test`; long form: set
+//! `BRK_POOLS_STRESS_SECS=<seconds>` and each test repeats its runs until
+//! that many seconds have passed, e.g.
+//! `BRK_POOLS_STRESS_SECS=600 cargo test --release --test stress --test stress_safe_race`.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::{Allocator, Outcome, build_c, run_with_timeout};
+
+fn c_program(name: &str) -> PathBuf {
+    let source = support::root().join("tests/c").join(format!("{name}.c"));
+    build_c(name, &[source], Allocator::Port, &["-pthread"])
+}
+
+/// The long form's time budget, if asked for.
+fn budget() -> Option<Duration> {
+    let secs = std::env::var("BRK_POOLS_STRESS_SECS").ok()?;
+    Some(Duration::from_secs(
+        secs.parse().expect("BRK_POOLS_STRESS_SECS: seconds"),
+    ))
+}
+
+/// Runs `args(i)` on `exe` `runs` times (or until the budget is spent) and
+/// asserts that every run exited 0 in time.
+fn stress(name: &str, exe: &PathBuf, runs: usize, args: impl Fn(usize) -> Vec<String>) {
+    let start = Instant::now();
+    let (mut done, mut crashes, mut hangs, mut changed) = (0, 0, 0, 0);
+    let mut first_failure: Option<Outcome> = None;
+    let mut last_stdout = String::new();
+    while done < runs || budget().is_some_and(|b| start.elapsed() < b) {
+        let outcome = run_with_timeout(Command::new(exe).args(args(done)), Duration::from_secs(60));
+        done += 1;
+        if outcome.success() {
+            last_stdout = outcome.stdout;
+            continue;
+        }
+        if outcome.hung() {
+            hangs += 1;
+        } else if outcome.status.and_then(|s| s.code()) == Some(2) {
+            changed += 1;
+        } else {
+            crashes += 1;
+        }
+        first_failure.get_or_insert(outcome);
+    }
+    println!(
+        "{name}: {done} runs: {crashes} crashed, {hangs} hung, {changed} failed their check; \
+         last clean run: {}",
+        last_stdout.trim()
+    );
+    if let Some(failure) = first_failure {
+        panic!("{name}: first failure:\n{}", failure.describe());
+    }
+}
+
+#[test]
+fn c_malloc_on_the_main_thread_races_a_pool_thread() {
+    let exe = c_program("stress_race");
+    stress("C race", &exe, 10, |i| {
+        vec!["150".to_string(), (i + 1).to_string()]
+    });
+}
+
+#[test]
+fn fork_while_another_thread_works_the_heap() {
+    let exe = c_program("stress_fork");
+    stress("fork", &exe, 1, |_| vec!["100".to_string()]);
+}
+
+#[test]
+fn ten_thousand_appends_between_main_arena_growths() {
+    let exe = c_program("stress_long_run");
+    stress("long run", &exe, 1, |_| vec!["10000".to_string()]);
+}
