@@ -17,7 +17,7 @@
 # Writes docs/perf/constant.tsv, docs/perf/pair-lines-<impl>.tsv. Needs gcc, valgrind, python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=docs/perf
+OUT=${OUT:-docs/perf}
 BIN=target/perf
 mkdir -p "$OUT" "$BIN"
 

@@ -119,10 +119,6 @@ pub struct Heap<S: BreakSource> {
     /// The segments in the order they were created (the walk order); empty
     /// until the first block (run.s: `memory_start == 0`).
     segments: MappedVec<Segment>,
-    /// For each segment, the position of its first block in `index`: a
-    /// segment's blocks are one contiguous, sorted run of the index, because
-    /// only the newest segment ever grows.
-    first_block: MappedVec<usize>,
     /// Segment numbers sorted by start address, for lookups by address.
     by_address: MappedVec<usize>,
     /// Where the heap's last growth left the break (the source's `current`
@@ -132,8 +128,8 @@ pub struct Heap<S: BreakSource> {
     /// Pools held by [`crate::pools::Pool`] guards; the safe methods below
     /// neither allocate into them nor free their blocks.
     pub(crate) held: HeldPools,
-    /// Every block start, for checked frees in O(log N), kept as blocks are
-    /// appended (see the `index` module).
+    /// Every block start, with a hash table for checked frees in O(1), kept
+    /// as blocks are appended (see the `index` module).
     index: BlockIndex,
     /// The kernel refused memory for the index once: from then on it is
     /// incomplete, and checked frees walk the blocks instead.
@@ -186,7 +182,6 @@ impl<S: BreakSource> Heap<S> {
             source,
             growth,
             segments: MappedVec::EMPTY,
-            first_block: MappedVec::EMPTY,
             by_address: MappedVec::EMPTY,
             break_end: core::ptr::null_mut(),
             held: HeldPools::EMPTY,
@@ -412,7 +407,6 @@ impl<S: BreakSource> Heap<S> {
             segments: self.segments.len(),
         };
         self.segments.reserve(1).map_err(|_| full)?;
-        self.first_block.reserve(1).map_err(|_| full)?;
         self.by_address.reserve(1).map_err(|_| full)
     }
 
@@ -426,7 +420,6 @@ impl<S: BreakSource> Heap<S> {
             .partition_point(|&i| segments[i].start < start);
         let reserved = "reserve_segment made room";
         self.segments.push(Segment::at(start)).expect(reserved);
-        self.first_block.push(self.index.len()).expect(reserved);
         self.by_address.insert(position, number).expect(reserved);
     }
 
@@ -494,8 +487,8 @@ impl<S: BreakSource> Heap<S> {
 
     /// `deallocate` with the checks run.s does not make: `ptr` must be the
     /// pointer of one of this heap's blocks (free or not). The check is a
-    /// binary search in the index of block starts, O(log N), where run.s
-    /// checks nothing (a walk, O(N), if the kernel refused the index memory).
+    /// lookup in the hash index of block starts, O(1), where run.s checks
+    /// nothing (a walk, O(N), if the kernel refused the index memory).
     ///
     /// # Errors
     /// [`Error::NotABlock`] for null, foreign or interior pointers;
@@ -523,9 +516,10 @@ impl<S: BreakSource> Heap<S> {
         self.block_of(ptr).is_some()
     }
 
-    /// The block whose pointer is `ptr`: a binary search for its segment,
-    /// then in that segment's run of the index of block starts (a walk of
-    /// the segment if the index is incomplete).
+    /// The block whose pointer is `ptr`: a lookup in the hash index of block
+    /// starts, O(1) (a walk of the pointer's segment if the index is
+    /// incomplete). Memory at `ptr` is read only once it is known to be a
+    /// block's.
     pub fn block_of(&self, ptr: *mut u8) -> Option<Block> {
         self.locate(ptr).map(|(block, _)| block)
     }
@@ -534,26 +528,18 @@ impl<S: BreakSource> Heap<S> {
     /// of block starts (None if the index is incomplete).
     fn locate(&self, ptr: *mut u8) -> Option<(Block, Option<usize>)> {
         let header = (ptr as usize).checked_sub(HEADER_SIZE)?;
-        let number = self.segment_at(header)?;
-        let segment = self.segments()[number];
-        if header >= segment.end as usize {
-            return None; // in the newest segment's slack, past its last block
-        }
         let address = header as *mut u8;
         let position = if self.index_refused {
+            let segment = self.segments()[self.segment_at(header)?];
+            if header >= segment.end as usize {
+                return None; // in the newest segment's slack, past its last block
+            }
             SegmentBlocks::new(segment)
                 .any(|(block, _)| block == address)
-                .then_some(None)
+                .then_some(None)?
         } else {
-            let first = self.first_block.as_slice()[number];
-            let next = self
-                .first_block
-                .as_slice()
-                .get(number + 1)
-                .copied()
-                .unwrap_or(self.index.len());
-            Some(Some(self.index.position_in(first..next, header)?))
-        }?;
+            Some(self.index.position(header)?)
+        };
         let block = Block {
             address,
             offset: header.wrapping_sub(self.memory_start() as usize),
