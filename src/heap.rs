@@ -134,6 +134,9 @@ pub struct Heap<S: BreakSource> {
     /// The kernel refused memory for the index once: from then on it is
     /// incomplete, and checked frees walk the blocks instead.
     index_refused: bool,
+    /// `memory_start` or `memory_end` changed since
+    /// [`take_extent_changed`](Heap::take_extent_changed) last asked.
+    extent_changed: bool,
     /// `indexed-fit`: the largest free size per range of blocks in walk
     /// order, for first fit in O(log N) (see the `fit_index` module).
     #[cfg(feature = "indexed-fit")]
@@ -187,6 +190,7 @@ impl<S: BreakSource> Heap<S> {
             held: HeldPools::EMPTY,
             index: BlockIndex::EMPTY,
             index_refused: false,
+            extent_changed: false,
             #[cfg(feature = "indexed-fit")]
             fit: crate::fit_index::FitIndex::EMPTY,
             #[cfg(feature = "indexed-fit")]
@@ -229,6 +233,13 @@ impl<S: BreakSource> Heap<S> {
         self.segments()
             .last()
             .map_or(core::ptr::null_mut(), |s| s.end)
+    }
+
+    /// Whether [`memory_start`](Heap::memory_start) or
+    /// [`memory_end`](Heap::memory_end) may have changed since the last call
+    /// (so that the process heap republishes its globals only then).
+    pub(crate) fn take_extent_changed(&mut self) -> bool {
+        core::mem::take(&mut self.extent_changed)
     }
 
     /// Where the heap's own growth has left the break (null before the first
@@ -389,6 +400,7 @@ impl<S: BreakSource> Heap<S> {
         // movq %rdi, memory_end  # save this value (after the break moved, here)
         let last = self.segments.len() - 1;
         self.segments.as_mut_slice()[last].end = block.wrapping_add(size);
+        self.extent_changed = true;
         // SAFETY: block..block+size lies below break_end, in memory the source
         // gave to this heap and no block uses yet.
         let pointer = unsafe { walk::allocate_move_break(block, size_with_header, pool) };
@@ -479,8 +491,9 @@ impl<S: BreakSource> Heap<S> {
         // the header words before it are ours to write.
         unsafe { walk::deallocate(ptr.as_ptr()) }
         #[cfg(feature = "indexed-fit")]
-        if let Some((block, position)) = self.locate(ptr.as_ptr()) {
-            self.fit_freed(block, position);
+        if let Some((header, position)) = self.find_block(ptr.as_ptr()) {
+            // SAFETY: find_block found a block start of this heap.
+            self.fit_freed(position, unsafe { Header::read(header) }.size);
         }
     }
     // ANCHOR_END: deallocate
@@ -497,16 +510,20 @@ impl<S: BreakSource> Heap<S> {
     // ANCHOR: try_deallocate
     pub fn try_deallocate(&mut self, ptr: *mut u8) -> Result<(), Error> {
         #[cfg_attr(not(feature = "indexed-fit"), allow(unused_variables))]
-        let (block, position) = self.locate(ptr).ok_or(Error::NotABlock {
-            address: ptr as usize,
-        })?;
-        if block.header.is_in_use() {
-            self.held.check_not_held(block.header.pool)?;
+        let Some((address, position)) = self.find_block(ptr) else {
+            return Err(Error::NotABlock {
+                address: ptr as usize,
+            });
+        };
+        // SAFETY: find_block found a block start of this heap.
+        let header = unsafe { Header::read(address) };
+        if header.is_in_use() {
+            self.held.check_not_held(header.pool)?;
         }
-        // SAFETY: locate found a block of this heap with this pointer.
-        unsafe { walk::deallocate(block.pointer()) };
+        // SAFETY: find_block found a block of this heap with this pointer.
+        unsafe { walk::deallocate(ptr) };
         #[cfg(feature = "indexed-fit")]
-        self.fit_freed(block, position);
+        self.fit_freed(position, header.size);
         Ok(())
     }
     // ANCHOR_END: try_deallocate
@@ -521,12 +538,21 @@ impl<S: BreakSource> Heap<S> {
     /// incomplete). Memory at `ptr` is read only once it is known to be a
     /// block's.
     pub fn block_of(&self, ptr: *mut u8) -> Option<Block> {
-        self.locate(ptr).map(|(block, _)| block)
+        let (address, _) = self.find_block(ptr)?;
+        Some(Block {
+            address,
+            offset: (address as usize).wrapping_sub(self.memory_start() as usize),
+            // SAFETY: find_block found a block start of this heap.
+            header: unsafe { Header::read(address) },
+        })
     }
 
-    /// [`block_of`](Heap::block_of), with the block's position in the index
-    /// of block starts (None if the index is incomplete).
-    fn locate(&self, ptr: *mut u8) -> Option<(Block, Option<usize>)> {
+    /// The header address of the block whose pointer is `ptr`, and its
+    /// position in the index of block starts (None if the index is
+    /// incomplete); None if `ptr` is not a block pointer. Reads no memory
+    /// outside the heap's own tables and blocks.
+    #[inline]
+    fn find_block(&self, ptr: *mut u8) -> Option<(*mut u8, Option<usize>)> {
         let header = (ptr as usize).checked_sub(HEADER_SIZE)?;
         let address = header as *mut u8;
         let position = if self.index_refused {
@@ -540,13 +566,7 @@ impl<S: BreakSource> Heap<S> {
         } else {
             Some(self.index.position(header)?)
         };
-        let block = Block {
-            address,
-            offset: header.wrapping_sub(self.memory_start() as usize),
-            // SAFETY: the index (or the walk) found a block start of this heap.
-            header: unsafe { Header::read(address) },
-        };
-        Some((block, position))
+        Some((address, position))
     }
 
     /// Ports `deallocate_pool`: free every block whose pool is `pool`.
@@ -659,10 +679,11 @@ impl<S: BreakSource> Heap<S> {
         }
     }
 
-    /// `block`, at `position` in the block index, was just freed.
-    fn fit_freed(&mut self, block: Block, position: Option<usize>) {
+    /// The block at `position` in the block index (None: the index is
+    /// incomplete), `size` bytes long, was just freed.
+    fn fit_freed(&mut self, position: Option<usize>, size: u64) {
         if let (true, Some(position)) = (self.fit_usable(), position) {
-            self.fit.set(position, block.header.size);
+            self.fit.set(position, size);
         }
     }
 

@@ -49,11 +49,6 @@ impl BlockIndex {
         shift: 0,
     };
 
-    /// How many blocks are recorded: the position the next one gets.
-    pub(crate) fn len(&self) -> usize {
-        self.starts.len()
-    }
-
     /// Records a block appended after every recorded one of its segment.
     /// Fails only if the kernel refuses memory; the index is unchanged then.
     pub(crate) fn push(&mut self, block: usize) -> Result<(), NoMemory> {

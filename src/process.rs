@@ -220,7 +220,7 @@ pub static memory_start: AtomicUsize = AtomicUsize::new(0);
 pub static memory_end: AtomicUsize = AtomicUsize::new(0);
 
 /// Exclusive access to the process heap. Dropping it publishes
-/// `memory_start` and `memory_end`.
+/// `memory_start` and `memory_end`, if they changed.
 ///
 /// It stays on the thread that locked (the lock knows its owner):
 ///
@@ -291,7 +291,10 @@ impl DerefMut for ProcessHeap {
 
 impl Drop for ProcessHeap {
     fn drop(&mut self) {
-        memory_start.store(self.guard.memory_start() as usize, Ordering::Relaxed);
-        memory_end.store(self.guard.memory_end() as usize, Ordering::Relaxed);
+        // Only an append moves them: most calls skip the two stores.
+        if self.guard.take_extent_changed() {
+            memory_start.store(self.guard.memory_start() as usize, Ordering::Relaxed);
+            memory_end.store(self.guard.memory_end() as usize, Ordering::Relaxed);
+        }
     }
 }
