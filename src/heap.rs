@@ -261,6 +261,7 @@ impl<S: BreakSource> Heap<S> {
     /// [`Error::BreakBelowHeap`] or [`Error::SegmentTableFull`] if a new block
     /// is needed and the source cannot give it. The heap is unchanged then.
     // ANCHOR: allocate
+    #[inline]
     pub fn allocate(&mut self, pool: u64, size: u64) -> Result<NonNull<u8>, Error> {
         self.held.check_not_held(pool)?;
         self.allocate_unchecked(pool, size)
@@ -268,6 +269,7 @@ impl<S: BreakSource> Heap<S> {
 
     /// [`allocate`](Heap::allocate) without the held-pool check: the guard's
     /// own path into its pool.
+    #[inline]
     pub(crate) fn allocate_unchecked(
         &mut self,
         pool: u64,
@@ -508,6 +510,7 @@ impl<S: BreakSource> Heap<S> {
     /// [`Error::PoolHeld`] for a block in use by a [`crate::pools::Pool`]
     /// guard. The heap is unchanged then.
     // ANCHOR: try_deallocate
+    #[inline]
     pub fn try_deallocate(&mut self, ptr: *mut u8) -> Result<(), Error> {
         #[cfg_attr(not(feature = "indexed-fit"), allow(unused_variables))]
         let Some((address, position)) = self.find_block(ptr) else {

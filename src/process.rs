@@ -180,7 +180,17 @@ extern "C" fn fork_child() {
 /// itself. Registering twice is harmless: the second prepare handler finds
 /// the lock held by this thread and does nothing, and the second parent and
 /// child handlers find nothing taken.
+#[inline]
 fn register_fork_handlers() {
+    if !FORK_HANDLERS_REGISTERED.load(Ordering::Acquire) {
+        register_fork_handlers_now();
+    }
+}
+
+/// [`register_fork_handlers`] the first time (see there).
+#[cold]
+#[inline(never)]
+fn register_fork_handlers_now() {
     while !FORK_HANDLERS_REGISTERED.load(Ordering::Acquire) {
         // SAFETY: getpid has no preconditions.
         let me = unsafe { libc::getpid() };
@@ -248,6 +258,7 @@ pub struct ProcessHeap {
 /// heap.deallocate_pool(1);
 /// ```
 #[track_caller]
+#[inline]
 pub fn lock() -> ProcessHeap {
     lock_unless_reentered().unwrap_or_else(|error| panic!("brk-pools: process::lock: {error}"))
 }
@@ -267,6 +278,7 @@ pub fn lock() -> ProcessHeap {
 ///
 /// # Errors
 /// [`Error::LockHeldByThisThread`].
+#[inline]
 pub fn lock_unless_reentered() -> Result<ProcessHeap, Error> {
     register_fork_handlers();
     let guard = PROCESS_HEAP
@@ -278,18 +290,21 @@ pub fn lock_unless_reentered() -> Result<ProcessHeap, Error> {
 impl Deref for ProcessHeap {
     type Target = Heap<ProcessBreak>;
 
+    #[inline]
     fn deref(&self) -> &Self::Target {
         &self.guard
     }
 }
 
 impl DerefMut for ProcessHeap {
+    #[inline]
     fn deref_mut(&mut self) -> &mut Self::Target {
         &mut self.guard
     }
 }
 
 impl Drop for ProcessHeap {
+    #[inline]
     fn drop(&mut self) {
         // Only an append moves them: most calls skip the two stores.
         if self.guard.take_extent_changed() {
