@@ -109,12 +109,7 @@ impl BlockIndex {
     /// start in it, and room for one more start.
     fn rebuild(&mut self, size: usize) -> Result<(), NoMemory> {
         self.starts.reserve(1)?;
-        let mut slots = MappedVec::EMPTY;
-        slots.reserve(size)?;
-        for _ in 0..size {
-            slots.push(0).expect("room was reserved");
-        }
-        self.slots = slots;
+        self.slots = MappedVec::zeroed(size)?;
         self.shift = usize::BITS - size.trailing_zeros();
         for position in 0..self.starts.len() {
             self.insert(self.starts.as_slice()[position], position);

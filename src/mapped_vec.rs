@@ -128,6 +128,19 @@ impl<T: Copy> MappedVec<T> {
     }
 }
 
+impl MappedVec<usize> {
+    /// `len` zeros, in a fresh mapping (which the kernel hands out zeroed,
+    /// so nothing is written: untouched pages stay unallocated).
+    pub(crate) fn zeroed(len: usize) -> Result<MappedVec<usize>, NoMemory> {
+        let mut vec = MappedVec::EMPTY;
+        vec.reserve(len)?;
+        // The mapping is fresh (reserve on an empty vector maps, never
+        // remaps), so its first len items are the kernel's zeros.
+        vec.len = len;
+        Ok(vec)
+    }
+}
+
 impl<T: Copy> Drop for MappedVec<T> {
     fn drop(&mut self) {
         if self.capacity != 0 {
