@@ -238,8 +238,14 @@ impl<S: BreakSource> Heap<S> {
     /// Whether [`memory_start`](Heap::memory_start) or
     /// [`memory_end`](Heap::memory_end) may have changed since the last call
     /// (so that the process heap republishes its globals only then).
+    #[inline]
     pub(crate) fn take_extent_changed(&mut self) -> bool {
-        core::mem::take(&mut self.extent_changed)
+        // Read first: most calls change nothing and then store nothing.
+        if self.extent_changed {
+            self.extent_changed = false;
+            return true;
+        }
+        false
     }
 
     /// Where the heap's own growth has left the break (null before the first
