@@ -66,40 +66,51 @@ def short(path):
 
 
 def category(path, line, fn):
-    """Which part of the port's constant a line belongs to."""
-    in_c_entry = fn in ('allocate', 'deallocate', 'deallocate_pool')
+    """Which part of the port's constant a line belongs to (by file: since
+    issue 12's phase 2 the heap's code is inlined into the C functions)."""
+    fn = fn or ''
     if path.startswith('benches/'):
         return 'C driver loop (the same in the original)'
     if path.startswith('asm/'):
         return "the original's run.s"
-
     if path == 'src/walk.rs':
         return "asm walk and stores (run.s's instructions)"
-    if 'try_deallocate' in (fn or '') and (
-        path in ('core/src/cmp.rs', 'core/src/hint.rs', 'core/src/ptr/mod.rs', 'src/index.rs')
-        or (path == 'core/src/slice/mod.rs' and line != 156 and line != 282)
-    ):
-        return 'binary search in the block index (try_deallocate)'
-    if path.startswith('std/src/sys/sync/mutex') or (path == 'core/src/sync/atomic.rs' and line != 3975):
-        return 'lock + unlock (std Mutex on a futex)'
-    if path in ('std/src/panicking.rs', 'std/src/sync/poison.rs'):
-        return 'poison bookkeeping (lock and unlock)'
-    if in_c_entry and (path == 'core/src/sync/atomic.rs' or path == 'src/heap.rs'
-                       or path == 'core/src/slice/mod.rs'):
-        return 'memory_start/memory_end stores on unlock'
-    if path == 'src/pools.rs' or ('try_deallocate' in (fn or '') and path in (
-            'core/src/slice/iter/macros.rs', 'core/src/bool.rs')):
+    if path in ('src/index.rs', 'core/src/num/uint_macros.rs', 'core/src/cmp.rs', 'core/src/hint.rs') \
+            or 'segment_at' in fn or (path == 'core/src/slice/mod.rs' and 2900 <= line <= 3100):
+        return 'pointer check (block index lookup), size and pointer arithmetic'
+    if path == 'src/fit_index.rs':
+        return 'indexed-fit tree (descent and updates)'
+    if path in ('src/lock.rs', 'src/process.rs') or path.startswith('std/src/sys/thread_local') \
+            or path == 'core/src/sync/atomic.rs':
+        return 'lock + unlock (src/lock.rs), fork-handler check, globals'
+    if path == 'src/heap/held_pools.rs':
         return 'held-pool check'
     if path in ('src/c_abi.rs', 'core/src/option.rs', 'core/src/result.rs'):
-        return 'C ABI entry/exit, int widening, Option/Result'
-    if 'try_deallocate' in (fn or ''):
-        return 'try_deallocate: pointer arithmetic, header read, branches'
-    if 'allocate' in (fn or ''):
-        return 'Heap::allocate: prologue, size check, segment loop'
+        return 'C ABI entry/exit (saved registers), int widening, Option/Result'
+    if path in ('src/heap.rs', 'src/mapped_vec.rs', 'src/header.rs') or path.startswith('core/'):
+        return 'heap: segment loop, header read, tables'
     return 'other'
 
 
+def regroup(path):
+    """The category table of a saved per-line file, with today's categories."""
+    totals = collections.Counter()
+    for row in open(path):
+        cols = row.rstrip('\n').split('\t')
+        if len(cols) != 4 or cols[0] == 'ir_per_iteration':
+            continue
+        file, _, line = cols[1].rpartition(':')
+        totals[category(file, int(line), cols[2])] += float(cols[0])
+    print('category\tir_per_iteration')
+    for cat, per in totals.most_common():
+        print(f'{cat}\t{per:.1f}')
+    print(f'total\t{sum(totals.values()):.1f}')
+
+
 def main():
+    if sys.argv[1] == '--regroup':
+        regroup(sys.argv[2])
+        return
     short_run, long_run, extra = sys.argv[1], sys.argv[2], float(sys.argv[3])
     a, b = load(short_run), load(long_run)
     rows = []

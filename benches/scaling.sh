@@ -29,7 +29,7 @@ mkdir -p "$OUT" "$BIN"
 if [[ -n "${QUICK:-}" ]]; then PROCS=1; else PROCS=3; fi
 STOP_AFTER=${STOP_AFTER:-60}
 REPS=501
-NS="1000 2000 5000 10000 20000 50000 100000"
+NS=${NS:-"1000 2000 5000 10000 20000 50000 100000"}
 IMPLS="original port indexed malloc"
 
 echo "building" >&2
