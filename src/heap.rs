@@ -529,8 +529,9 @@ impl<S: BreakSource> Heap<S> {
         if header.is_in_use() {
             self.held.check_not_held(header.pool)?;
         }
-        // SAFETY: find_block found a block of this heap with this pointer.
-        unsafe { walk::deallocate(ptr) };
+        // SAFETY: find_block found a block of this heap at `address`; its
+        // pointer (`ptr`) is 32 bytes on.
+        unsafe { walk::deallocate(address.wrapping_add(HEADER_SIZE)) };
         #[cfg(feature = "indexed-fit")]
         self.fit_freed(position, header.size);
         Ok(())
