@@ -6,6 +6,16 @@
 //! cargo run --release --example perf_plot -- docs/perf docs/perf-cost.svg
 //! ```
 //!
+//! With `--scaling` it draws `docs/perf-scaling.svg` from the tables
+//! `benches/scaling.sh` writes instead: ns per allocate against live blocks
+//! (N = 1 000 ... 100 000), original vs port vs port with `indexed-fit` vs
+//! glibc malloc, for allocates that walk the whole list and for allocates
+//! that reuse a block at its end.
+//!
+//! ```sh
+//! cargo run --release --example perf_plot -- --scaling docs/perf docs/perf-scaling.svg
+//! ```
+//!
 //! A hand-written SVG (no plotting crate): the figure is two panels of six
 //! polylines, which is less code than the dependency tree of `plotters` would
 //! cost to compile on a 2-core machine.
@@ -54,6 +64,7 @@ enum Marker {
     Circle,
     Cross,
     Square,
+    Diamond,
 }
 
 const SERIES: [Series; 6] = [
@@ -107,6 +118,63 @@ const SERIES: [Series; 6] = [
     },
 ];
 
+const SCALING_SERIES: [Series; 8] = [
+    scaling(
+        "original",
+        "walk",
+        "original (run.s)",
+        "#1f5fbf",
+        "",
+        Marker::Circle,
+    ),
+    scaling(
+        "port",
+        "walk",
+        "port (asm walk)",
+        "#e07000",
+        "",
+        Marker::Cross,
+    ),
+    scaling(
+        "indexed",
+        "walk",
+        "port, indexed-fit",
+        "#8e2bbf",
+        "",
+        Marker::Diamond,
+    ),
+    scaling(
+        "malloc",
+        "walk",
+        "glibc malloc",
+        "#2a9d3a",
+        "",
+        Marker::Square,
+    ),
+    scaling("original", "reuse_end", "", "#1f5fbf", "", Marker::Circle),
+    scaling("port", "reuse_end", "", "#e07000", "", Marker::Cross),
+    scaling("indexed", "reuse_end", "", "#8e2bbf", "", Marker::Diamond),
+    scaling("malloc", "reuse_end", "", "#2a9d3a", "", Marker::Square),
+];
+
+const fn scaling(
+    imp: &'static str,
+    op: &'static str,
+    label: &'static str,
+    color: &'static str,
+    dash: &'static str,
+    marker: Marker,
+) -> Series {
+    Series {
+        imp,
+        op,
+        label,
+        color,
+        dash,
+        marker,
+    }
+}
+
 fn decades(min: f64, max: f64) -> (i32, i32) {
     let lo = min.max(1e-9).log10().floor() as i32;
     let hi = max.log10().ceil() as i32;
@@ -117,9 +185,21 @@ fn superscript(exp: i32) -> String {
     format!("10<tspan dy=\"-7\" font-size=\"10\">{exp}</tspan>")
 }
 
-fn panel(svg: &mut String, left: f64, title: &str, unit: &str, table: &Table, ns: &[u64]) {
+/// What one panel shows.
+struct Panel<'a> {
+    left: f64,
+    title: &'a str,
+    unit: &'a str,
+    series: &'a [Series],
+    /// Decades of N on the x axis.
+    x_decades: (i32, i32),
+}
+
+fn panel(svg: &mut String, p: &Panel, table: &Table, ns: &[u64]) {
+    let (left, title, unit) = (p.left, p.title, p.unit);
     // The y range covers the plotted series only.
-    let values: Vec<f64> = SERIES
+    let values: Vec<f64> = p
+        .series
         .iter()
         .flat_map(|s| {
             ns.iter()
@@ -132,7 +212,7 @@ fn panel(svg: &mut String, left: f64, title: &str, unit: &str, table: &Table, ns
         values.iter().copied().fold(f64::INFINITY, f64::min),
         values.iter().copied().fold(0.0, f64::max),
     );
-    let (xlo, xhi) = (1, 4);
+    let (xlo, xhi) = p.x_decades;
     let x = |n: f64| left + (n.log10() - xlo as f64) / (xhi - xlo) as f64 * PANEL_W;
     let y = |v: f64| TOP + PANEL_H - (v.log10() - ylo as f64) / (yhi - ylo) as f64 * PANEL_H;
     let bottom = TOP + PANEL_H;
@@ -179,7 +259,7 @@ fn panel(svg: &mut String, left: f64, title: &str, unit: &str, table: &Table, ns
         left - 50.0,
         TOP + PANEL_H / 2.0
     );
-    for s in &SERIES {
+    for s in p.series {
         let points: Vec<(f64, f64)> = ns
             .iter()
             .filter_map(|&n| {
@@ -216,6 +296,11 @@ fn marker(svg: &mut String, marker: Marker, x: f64, y: f64, color: &str) {
             x - 4.0,
             y - 4.0
         ),
+        Marker::Diamond => writeln!(
+            svg,
+            r##"<path d="M{x:.1},{:.1} l6,6 l-6,6 l-6,-6 z" fill="white" stroke="{color}" stroke-width="2"/>"##,
+            y - 6.0
+        ),
         Marker::Square => writeln!(
             svg,
             r##"<rect x="{:.1}" y="{:.1}" width="8" height="8" fill="{color}"/>"##,
@@ -227,48 +312,36 @@ fn marker(svg: &mut String, marker: Marker, x: f64, y: f64, color: &str) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let (dir, out) = match &args[1..] {
-        [dir, out] => (Path::new(dir), Path::new(out)),
+    let svg = match &args[1..] {
+        [flag, dir, out] if flag == "--scaling" => (scaling_svg(Path::new(dir)), out),
+        [dir, out] => (cost_svg(Path::new(dir)), out),
         _ => {
-            eprintln!("usage: perf_plot DOCS_PERF_DIR OUT.svg");
+            eprintln!("usage: perf_plot [--scaling] DOCS_PERF_DIR OUT.svg");
             std::process::exit(2);
         }
     };
-    let ir = read_table(&dir.join("ir.tsv"));
-    let time = read_table(&dir.join("time.tsv"));
-    let ns = [10, 100, 1000, 10000];
+    let (svg, out) = svg;
+    std::fs::write(out, svg).unwrap_or_else(|e| panic!("write {out}: {e}"));
+    eprintln!("wrote {out}");
+}
 
-    let mut svg = String::new();
+fn header(svg: &mut String, title: &str) {
     let _ = writeln!(
         svg,
         r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="DejaVu Sans, Arial, sans-serif">"##
     );
     let _ = writeln!(
         svg,
-        r##"<rect width="100%" height="100%" fill="white"/><text x="{:.1}" y="26" font-size="17" text-anchor="middle">Cost per call vs live blocks (log-log): same C workload, three allocators</text>"##,
+        r##"<rect width="100%" height="100%" fill="white"/><text x="{:.1}" y="26" font-size="17" text-anchor="middle">{title}</text>"##,
         WIDTH / 2.0
     );
-    panel(
-        &mut svg,
-        LEFTS[0],
-        "Instructions (callgrind)",
-        "instructions per call",
-        &ir,
-        &ns,
-    );
-    panel(
-        &mut svg,
-        LEFTS[1],
-        "Wall time (median)",
-        "ns per call",
-        &time,
-        &ns,
-    );
-    // Legend, in two rows under the panels.
+}
+
+fn legend(svg: &mut String, series: &[Series], per_row: usize, column: f64) {
     let legend_top = TOP + PANEL_H + 62.0;
-    for (i, s) in SERIES.iter().enumerate() {
-        let lx = 80.0 + (i % 3) as f64 * 300.0;
-        let ly = legend_top + (i / 3) as f64 * 22.0;
+    for (i, s) in series.iter().filter(|s| !s.label.is_empty()).enumerate() {
+        let lx = 80.0 + (i % per_row) as f64 * column;
+        let ly = legend_top + (i / per_row) as f64 * 22.0;
         let _ = writeln!(
             svg,
             r##"<line x1="{lx:.1}" y1="{ly:.1}" x2="{:.1}" y2="{ly:.1}" stroke="{}" stroke-width="2" stroke-dasharray="{}"/>"##,
@@ -276,7 +349,7 @@ fn main() {
             s.color,
             s.dash
         );
-        marker(&mut svg, s.marker, lx + 17.0, ly, s.color);
+        marker(svg, s.marker, lx + 17.0, ly, s.color);
         let _ = writeln!(
             svg,
             r##"<text x="{:.1}" y="{:.1}" font-size="12">{}</text>"##,
@@ -285,7 +358,83 @@ fn main() {
             s.label
         );
     }
+}
+
+/// docs/perf-cost.svg, from compare.sh's ir.tsv and time.tsv.
+fn cost_svg(dir: &Path) -> String {
+    let ir = read_table(&dir.join("ir.tsv"));
+    let time = read_table(&dir.join("time.tsv"));
+    let ns = [10, 100, 1000, 10000];
+    let mut svg = String::new();
+    header(
+        &mut svg,
+        "Cost per call vs live blocks (log-log): same C workload, three allocators",
+    );
+    let panel_of = |left, title, unit| Panel {
+        left,
+        title,
+        unit,
+        series: &SERIES,
+        x_decades: (1, 4),
+    };
+    panel(
+        &mut svg,
+        &panel_of(
+            LEFTS[0],
+            "Instructions (callgrind)",
+            "instructions per call",
+        ),
+        &ir,
+        &ns,
+    );
+    panel(
+        &mut svg,
+        &panel_of(LEFTS[1], "Wall time (median)", "ns per call"),
+        &time,
+        &ns,
+    );
+    legend(&mut svg, &SERIES, 3, 300.0);
     svg.push_str("</svg>\n");
-    std::fs::write(out, svg).unwrap_or_else(|e| panic!("write {}: {e}", out.display()));
-    eprintln!("wrote {}", out.display());
+    svg
+}
+
+/// docs/perf-scaling.svg, from scaling.sh's scaling-time.tsv.
+fn scaling_svg(dir: &Path) -> String {
+    let time = read_table(&dir.join("scaling-time.tsv"));
+    let ns = [1000, 2000, 5000, 10000, 20000, 50000, 100000];
+    let mut svg = String::new();
+    header(
+        &mut svg,
+        "ns per allocate vs live blocks (log-log): first fit by walk, by index, and malloc",
+    );
+    let panel_of = |left, title, series| Panel {
+        left,
+        title,
+        unit: "ns per allocate (median)",
+        series,
+        x_decades: (3, 5),
+    };
+    panel(
+        &mut svg,
+        &panel_of(
+            LEFTS[0],
+            "Walks the whole list, then appends",
+            &SCALING_SERIES[..4],
+        ),
+        &time,
+        &ns,
+    );
+    panel(
+        &mut svg,
+        &panel_of(
+            LEFTS[1],
+            "Reuses the free block at the end",
+            &SCALING_SERIES[4..],
+        ),
+        &time,
+        &ns,
+    );
+    legend(&mut svg, &SCALING_SERIES, 4, 220.0);
+    svg.push_str("</svg>\n");
+    svg
 }

@@ -24,6 +24,13 @@
 //! reserved *before* the source grows, so a table that cannot grow never
 //! leaks memory the source already gave; and memory that would overlap the
 //! heap's own segments is refused, never recorded.
+//!
+//! With the `indexed-fit` feature, `allocate` finds the walk's block through
+//! an index instead of walking (see the `fit_index` module): its positions are
+//! the block index's (append order, which is walk order: segments in creation
+//! order, each segment's blocks one run). Every change of a block's `in_use`
+//! word tells it, through the hooks marked `#[cfg(feature = "indexed-fit")]`
+//! below. Layouts and pointers are the same.
 
 use core::ptr::NonNull;
 
@@ -112,10 +119,6 @@ pub struct Heap<S: BreakSource> {
     /// The segments in the order they were created (the walk order); empty
     /// until the first block (run.s: `memory_start == 0`).
     segments: MappedVec<Segment>,
-    /// For each segment, the position of its first block in `index`: a
-    /// segment's blocks are one contiguous, sorted run of the index, because
-    /// only the newest segment ever grows.
-    first_block: MappedVec<usize>,
     /// Segment numbers sorted by start address, for lookups by address.
     by_address: MappedVec<usize>,
     /// Where the heap's last growth left the break (the source's `current`
@@ -125,12 +128,23 @@ pub struct Heap<S: BreakSource> {
     /// Pools held by [`crate::pools::Pool`] guards; the safe methods below
     /// neither allocate into them nor free their blocks.
     pub(crate) held: HeldPools,
-    /// Every block start, for checked frees in O(log N), kept as blocks are
-    /// appended (see the `index` module).
+    /// Every block start, with a hash table for checked frees in O(1), kept
+    /// as blocks are appended (see the `index` module).
     index: BlockIndex,
     /// The kernel refused memory for the index once: from then on it is
     /// incomplete, and checked frees walk the blocks instead.
     index_refused: bool,
+    /// `memory_start` or `memory_end` changed since
+    /// [`take_extent_changed`](Heap::take_extent_changed) last asked.
+    extent_changed: bool,
+    /// `indexed-fit`: the largest free size per range of blocks in walk
+    /// order, for first fit in O(log N) (see the `fit_index` module).
+    #[cfg(feature = "indexed-fit")]
+    fit: crate::fit_index::FitIndex,
+    /// `indexed-fit`: the kernel refused memory for `fit` (or for `index`,
+    /// which maps positions to blocks) once: from then on the asm walk.
+    #[cfg(feature = "indexed-fit")]
+    fit_refused: bool,
 }
 
 // SAFETY: the heap owns its blocks; the raw pointers are addresses in memory it
@@ -171,12 +185,16 @@ impl<S: BreakSource> Heap<S> {
             source,
             growth,
             segments: MappedVec::EMPTY,
-            first_block: MappedVec::EMPTY,
             by_address: MappedVec::EMPTY,
             break_end: core::ptr::null_mut(),
             held: HeldPools::EMPTY,
             index: BlockIndex::EMPTY,
             index_refused: false,
+            extent_changed: false,
+            #[cfg(feature = "indexed-fit")]
+            fit: crate::fit_index::FitIndex::EMPTY,
+            #[cfg(feature = "indexed-fit")]
+            fit_refused: false,
         }
     }
 
@@ -217,6 +235,19 @@ impl<S: BreakSource> Heap<S> {
             .map_or(core::ptr::null_mut(), |s| s.end)
     }
 
+    /// Whether [`memory_start`](Heap::memory_start) or
+    /// [`memory_end`](Heap::memory_end) may have changed since the last call
+    /// (so that the process heap republishes its globals only then).
+    #[inline]
+    pub(crate) fn take_extent_changed(&mut self) -> bool {
+        // Read first: most calls change nothing and then store nothing.
+        if self.extent_changed {
+            self.extent_changed = false;
+            return true;
+        }
+        false
+    }
+
     /// Where the heap's own growth has left the break (null before the first
     /// allocation). Above [`memory_end`](Heap::memory_end) only with
     /// [`Growth::Batched`].
@@ -236,6 +267,7 @@ impl<S: BreakSource> Heap<S> {
     /// [`Error::BreakBelowHeap`] or [`Error::SegmentTableFull`] if a new block
     /// is needed and the source cannot give it. The heap is unchanged then.
     // ANCHOR: allocate
+    #[inline]
     pub fn allocate(&mut self, pool: u64, size: u64) -> Result<NonNull<u8>, Error> {
         self.held.check_not_held(pool)?;
         self.allocate_unchecked(pool, size)
@@ -243,6 +275,7 @@ impl<S: BreakSource> Heap<S> {
 
     /// [`allocate`](Heap::allocate) without the held-pool check: the guard's
     /// own path into its pool.
+    #[inline]
     pub(crate) fn allocate_unchecked(
         &mut self,
         pool: u64,
@@ -270,8 +303,17 @@ impl<S: BreakSource> Heap<S> {
             debug_assert!(found.is_null());
         }
 
+        // indexed-fit: the index finds the walk's block, or knows none fits.
+        #[cfg(feature = "indexed-fit")]
+        let segments = match self.indexed_first_fit(pool, size_with_header) {
+            IndexedFit::Found(found) => return Ok(found),
+            IndexedFit::NoneFits => &[][..],
+            IndexedFit::Unavailable => self.segments(),
+        };
+        #[cfg(not(feature = "indexed-fit"))]
+        let segments = self.segments();
         // allocate_continue: walk each segment with allocate_loop.
-        for segment in self.segments() {
+        for segment in segments {
             // SAFETY: the heap only ever records segments whose headers it
             // wrote itself and whose sizes add up to the segment's end.
             let found =
@@ -366,12 +408,15 @@ impl<S: BreakSource> Heap<S> {
         // movq %rdi, memory_end  # save this value (after the break moved, here)
         let last = self.segments.len() - 1;
         self.segments.as_mut_slice()[last].end = block.wrapping_add(size);
+        self.extent_changed = true;
         // SAFETY: block..block+size lies below break_end, in memory the source
         // gave to this heap and no block uses yet.
         let pointer = unsafe { walk::allocate_move_break(block, size_with_header, pool) };
         if !self.index_refused && self.index.push(block as usize).is_err() {
             self.index_refused = true;
         }
+        #[cfg(feature = "indexed-fit")]
+        self.fit_appended();
         Ok(NonNull::new(pointer).expect("a block past a non-null break is not null"))
     }
     // ANCHOR_END: allocate_move_break
@@ -382,7 +427,6 @@ impl<S: BreakSource> Heap<S> {
             segments: self.segments.len(),
         };
         self.segments.reserve(1).map_err(|_| full)?;
-        self.first_block.reserve(1).map_err(|_| full)?;
         self.by_address.reserve(1).map_err(|_| full)
     }
 
@@ -396,7 +440,6 @@ impl<S: BreakSource> Heap<S> {
             .partition_point(|&i| segments[i].start < start);
         let reserved = "reserve_segment made room";
         self.segments.push(Segment::at(start)).expect(reserved);
-        self.first_block.push(self.index.len()).expect(reserved);
         self.by_address.insert(position, number).expect(reserved);
     }
 
@@ -440,7 +483,9 @@ impl<S: BreakSource> Heap<S> {
     }
 
     /// Ports `deallocate`, faithfully: zero the `in_use` and `pool` words of
-    /// the block `ptr` was handed out for. Nothing is checked.
+    /// the block `ptr` was handed out for. Nothing is checked. (With the
+    /// `indexed-fit` feature the fit index also learns that the block is
+    /// free, which takes a lookup of its position.)
     ///
     /// # Safety
     /// `ptr` must have been returned by this heap's [`allocate`](Heap::allocate).
@@ -453,28 +498,42 @@ impl<S: BreakSource> Heap<S> {
         // SAFETY: the caller promises ptr is a block pointer of this heap, so
         // the header words before it are ours to write.
         unsafe { walk::deallocate(ptr.as_ptr()) }
+        #[cfg(feature = "indexed-fit")]
+        if let Some((header, position)) = self.find_block(ptr.as_ptr()) {
+            // SAFETY: find_block found a block start of this heap.
+            self.fit_freed(position, unsafe { Header::read(header) }.size);
+        }
     }
     // ANCHOR_END: deallocate
 
     /// `deallocate` with the checks run.s does not make: `ptr` must be the
     /// pointer of one of this heap's blocks (free or not). The check is a
-    /// binary search in the index of block starts, O(log N), where run.s
-    /// checks nothing (a walk, O(N), if the kernel refused the index memory).
+    /// lookup in the hash index of block starts, O(1), where run.s checks
+    /// nothing (a walk, O(N), if the kernel refused the index memory).
     ///
     /// # Errors
     /// [`Error::NotABlock`] for null, foreign or interior pointers;
     /// [`Error::PoolHeld`] for a block in use by a [`crate::pools::Pool`]
     /// guard. The heap is unchanged then.
     // ANCHOR: try_deallocate
+    #[inline]
     pub fn try_deallocate(&mut self, ptr: *mut u8) -> Result<(), Error> {
-        let block = self.block_of(ptr).ok_or(Error::NotABlock {
-            address: ptr as usize,
-        })?;
-        if block.header.is_in_use() {
-            self.held.check_not_held(block.header.pool)?;
+        #[cfg_attr(not(feature = "indexed-fit"), allow(unused_variables))]
+        let Some((address, position)) = self.find_block(ptr) else {
+            return Err(Error::NotABlock {
+                address: ptr as usize,
+            });
+        };
+        // SAFETY: find_block found a block start of this heap.
+        let header = unsafe { Header::read(address) };
+        if header.is_in_use() {
+            self.held.check_not_held(header.pool)?;
         }
-        // SAFETY: block_of found a block of this heap with this pointer.
-        unsafe { walk::deallocate(block.pointer()) };
+        // SAFETY: find_block found a block of this heap at `address`; its
+        // pointer (`ptr`) is 32 bytes on.
+        unsafe { walk::deallocate(address.wrapping_add(HEADER_SIZE)) };
+        #[cfg(feature = "indexed-fit")]
+        self.fit_freed(position, header.size);
         Ok(())
     }
     // ANCHOR_END: try_deallocate
@@ -484,35 +543,40 @@ impl<S: BreakSource> Heap<S> {
         self.block_of(ptr).is_some()
     }
 
-    /// The block whose pointer is `ptr`: a binary search for its segment,
-    /// then in that segment's run of the index of block starts (a walk of
-    /// the segment if the index is incomplete).
+    /// The block whose pointer is `ptr`: a lookup in the hash index of block
+    /// starts, O(1) (a walk of the pointer's segment if the index is
+    /// incomplete). Memory at `ptr` is read only once it is known to be a
+    /// block's.
     pub fn block_of(&self, ptr: *mut u8) -> Option<Block> {
-        let header = (ptr as usize).checked_sub(HEADER_SIZE)?;
-        let number = self.segment_at(header)?;
-        let segment = self.segments()[number];
-        if header >= segment.end as usize {
-            return None; // in the newest segment's slack, past its last block
-        }
-        let address = header as *mut u8;
-        let found = if self.index_refused {
-            SegmentBlocks::new(segment).any(|(block, _)| block == address)
-        } else {
-            let first = self.first_block.as_slice()[number];
-            let next = self
-                .first_block
-                .as_slice()
-                .get(number + 1)
-                .copied()
-                .unwrap_or(self.index.len());
-            self.index.contains_in(first..next, header)
-        };
-        found.then(|| Block {
+        let (address, _) = self.find_block(ptr)?;
+        Some(Block {
             address,
-            offset: header.wrapping_sub(self.memory_start() as usize),
-            // SAFETY: the index (or the walk) found a block start of this heap.
+            offset: (address as usize).wrapping_sub(self.memory_start() as usize),
+            // SAFETY: find_block found a block start of this heap.
             header: unsafe { Header::read(address) },
         })
+    }
+
+    /// The header address of the block whose pointer is `ptr`, and its
+    /// position in the index of block starts (None if the index is
+    /// incomplete); None if `ptr` is not a block pointer. Reads no memory
+    /// outside the heap's own tables and blocks.
+    #[inline]
+    fn find_block(&self, ptr: *mut u8) -> Option<(*mut u8, Option<usize>)> {
+        let header = (ptr as usize).checked_sub(HEADER_SIZE)?;
+        let address = header as *mut u8;
+        let position = if self.index_refused {
+            let segment = self.segments()[self.segment_at(header)?];
+            if header >= segment.end as usize {
+                return None; // in the newest segment's slack, past its last block
+            }
+            SegmentBlocks::new(segment)
+                .any(|(block, _)| block == address)
+                .then_some(None)?
+        } else {
+            Some(self.index.position(header)?)
+        };
+        Some((address, position))
     }
 
     /// Ports `deallocate_pool`: free every block whose pool is `pool`.
@@ -548,6 +612,8 @@ impl<S: BreakSource> Heap<S> {
             // SAFETY: as in allocate, every recorded segment is well formed.
             unsafe { walk::deallocate_pool_loop(segment.start, segment.end, pool) }
         }
+        #[cfg(feature = "indexed-fit")]
+        self.fit_refill();
     }
     // ANCHOR_END: deallocate_pool
 
@@ -563,6 +629,88 @@ impl<S: BreakSource> Heap<S> {
                 offset: (address as usize).wrapping_sub(start),
                 header,
             })
+    }
+}
+
+/// What the `indexed-fit` search found.
+#[cfg(feature = "indexed-fit")]
+enum IndexedFit {
+    /// The walk's block, now in use for the pool.
+    Found(NonNull<u8>),
+    /// No block fits: the walk would reach `memory_end` (append).
+    NoneFits,
+    /// The index is incomplete (the kernel refused its memory): walk.
+    Unavailable,
+}
+
+/// The `indexed-fit` feature's upkeep of [`crate::fit_index::FitIndex`]: every
+/// change of a block's `in_use` word goes through one of these.
+#[cfg(feature = "indexed-fit")]
+impl<S: BreakSource> Heap<S> {
+    fn fit_usable(&self) -> bool {
+        !self.fit_refused && !self.index_refused
+    }
+
+    /// First fit through the index: the block the asm walk would take.
+    fn indexed_first_fit(&mut self, pool: u64, size_with_header: u64) -> IndexedFit {
+        if !self.fit_usable() {
+            return IndexedFit::Unavailable;
+        }
+        let Some(position) = self.fit.first_fit(size_with_header) else {
+            return IndexedFit::NoneFits;
+        };
+        let block = self.index.start(position) as *mut u8;
+        // SAFETY: the index holds the start of a block of this heap; its
+        // header says how long it is, so block..block+size is one well-formed
+        // block for run.s's allocate_loop, which marks it in use for `pool`.
+        let found = unsafe {
+            let size = Header::read(block).size as usize;
+            walk::allocate_loop(block, block.wrapping_add(size), pool, size_with_header)
+        };
+        match NonNull::new(found) {
+            Some(found) => {
+                self.fit.set(position, 0);
+                IndexedFit::Found(found)
+            }
+            // The header is not what the index recorded: the program wrote
+            // over it (past the end of the block before, say). The walk reads
+            // headers as they are, so from now on walk.
+            None => {
+                self.fit_refused = true;
+                IndexedFit::Unavailable
+            }
+        }
+    }
+
+    /// A block was appended (in use) after every other one.
+    fn fit_appended(&mut self) {
+        if self.fit_usable() && self.fit.push(0).is_err() {
+            self.fit_refused = true;
+        }
+    }
+
+    /// The block at `position` in the block index (None: the index is
+    /// incomplete), `size` bytes long, was just freed.
+    fn fit_freed(&mut self, position: Option<usize>, size: u64) {
+        if let (true, Some(position)) = (self.fit_usable(), position) {
+            self.fit.set(position, size);
+        }
+    }
+
+    /// deallocate_pool freed some blocks: read every leaf again (O(N), like
+    /// the walk that freed them).
+    fn fit_refill(&mut self) {
+        if self.fit_usable() {
+            let mut fit = core::mem::replace(&mut self.fit, crate::fit_index::FitIndex::EMPTY);
+            fit.refill(self.blocks().map(|b| {
+                if b.header.is_in_use() {
+                    0
+                } else {
+                    b.header.size
+                }
+            }));
+            self.fit = fit;
+        }
     }
 }
 
@@ -599,6 +747,26 @@ impl Iterator for SegmentBlocks {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A program that writes one byte past its block sets the next block's
+    /// `in_use` word: the walk then skips that block (it reads headers as
+    /// they are), and so must the indexed fit (which recorded it as free).
+    #[test]
+    fn a_header_written_over_is_read_as_the_walk_reads_it() {
+        let mut heap = Heap::on_arena(1 << 20).unwrap();
+        let a = heap.allocate(1, 16).unwrap();
+        let b = heap.allocate(1, 16).unwrap();
+        heap.try_deallocate(b.as_ptr()).unwrap();
+        // SAFETY: one byte past a's 16 is b's in_use word, in the arena.
+        unsafe { a.as_ptr().add(16).write(0x77) };
+        let c = heap.allocate(2, 16).unwrap();
+        assert_ne!(c, b, "b's header says in use: the walk appends");
+        assert_eq!(heap.blocks().count(), 3);
+        assert_eq!(
+            heap.allocate(3, 16).unwrap(),
+            c.map_addr(|p| p.saturating_add(48))
+        );
+    }
 
     /// The checked free answers the same with the index and, after the
     /// kernel refused the index memory, with a walk.

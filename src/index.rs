@@ -4,50 +4,117 @@
 //! checked [`Heap::try_deallocate`](crate::Heap::try_deallocate) (and so the
 //! C ABI's `deallocate`) must first know that the pointer is a block's, and
 //! walking the blocks to find out costs O(N). But the set of block starts
-//! only ever grows, and only at the end of the newest segment: blocks are
-//! appended at increasing addresses within a segment and never split or
-//! merged. So the starts, in the order they were appended, are sorted within
-//! each segment's contiguous run of entries (segments themselves may lie in
-//! any address order: see the `heap` module), and a binary search in the
-//! right segment's run answers in O(log N).
+//! only ever grows: blocks are appended and never split or merged. So the
+//! index records every start as it is appended, in append order (which is
+//! walk order: segments in the order they were created, each segment's
+//! blocks one run), and a hash table over those positions answers "is this
+//! address a block start, and at which position?" in O(1) expected time:
+//! a multiply, a shift and, at a load factor of at most 1/2, one or two
+//! probes (linear probing, each a load of the slot and of the start it
+//! names). A pointer that is not a recorded start (NULL, interior, foreign,
+//! on the stack, past the end) is simply not found; its memory is never read.
 //!
-//! The array lives in its own anonymous `mmap` region ([`MappedVec`]): like
-//! the rest of the heap's bookkeeping it never touches `malloc` or the
-//! program break. Each append adds one store; the index costs 8 bytes per
-//! block. If the kernel ever refuses memory for it, the heap stops using it
-//! and walks instead.
-
-use core::ops::Range;
+//! Both arrays live in their own anonymous `mmap` regions ([`MappedVec`]):
+//! like the rest of the heap's bookkeeping they never touch `malloc` or the
+//! program break. Each append adds two stores (and, when the table is half
+//! full, a rebuild at twice the size: amortised O(1)); the index costs 8
+//! bytes per block for the starts and 16–32 for the table. If the kernel
+//! ever refuses memory for it, the heap stops using it and walks instead.
 
 use crate::mapped_vec::{MappedVec, NoMemory};
 
-/// The address of every block's header, in append order.
+/// The address of every block's header, in append order, and a hash table
+/// from address to position.
 pub(crate) struct BlockIndex {
     starts: MappedVec<usize>,
+    /// `position + 1` of a start, or 0 for an empty slot; the length is 0 or
+    /// a power of two at least twice the number of starts.
+    slots: MappedVec<usize>,
+    /// `64 - log2(slots.len())`: the hash keeps the product's top bits.
+    shift: u32,
 }
+
+/// Slots in the first table.
+const FIRST_SLOTS: usize = 1024;
+
+/// Fibonacci hashing: 2^64 / φ, odd, so the product's top bits spread
+/// addresses that differ in any bit (block starts differ by 32 or more).
+const MULTIPLIER: usize = 0x9e37_79b9_7f4a_7c15;
 
 impl BlockIndex {
     /// No blocks, no mapping yet.
     pub(crate) const EMPTY: BlockIndex = BlockIndex {
         starts: MappedVec::EMPTY,
+        slots: MappedVec::EMPTY,
+        shift: 0,
     };
 
-    /// How many blocks are recorded: the position the next one gets.
-    pub(crate) fn len(&self) -> usize {
-        self.starts.len()
-    }
-
     /// Records a block appended after every recorded one of its segment.
+    /// Fails only if the kernel refuses memory; the index is unchanged then.
     pub(crate) fn push(&mut self, block: usize) -> Result<(), NoMemory> {
-        self.starts.push(block)
+        let needed = 2 * (self.starts.len() + 1);
+        if needed > self.slots.len() {
+            self.rebuild(needed.next_power_of_two().max(FIRST_SLOTS))?;
+        }
+        self.starts.push(block)?;
+        let position = self.starts.len() - 1;
+        self.insert(block, position);
+        Ok(())
     }
 
-    /// Whether `block` is one of the recorded starts in positions `run`
-    /// (one segment's run of entries, which is sorted).
-    pub(crate) fn contains_in(&self, run: Range<usize>, block: usize) -> bool {
-        let entries = &self.starts.as_slice()[run];
-        debug_assert!(entries.is_sorted());
-        entries.binary_search(&block).is_ok()
+    /// The position of `block` in append order (walk order), if it is a
+    /// recorded start. O(1) expected; reads only the index.
+    #[inline]
+    pub(crate) fn position(&self, block: usize) -> Option<usize> {
+        let slots = self.slots.as_slice();
+        let starts = self.starts.as_slice();
+        if slots.is_empty() {
+            return None;
+        }
+        let mask = slots.len() - 1;
+        let mut slot = self.home(block);
+        loop {
+            let position = slots[slot].checked_sub(1)?;
+            if starts[position] == block {
+                return Some(position);
+            }
+            slot = (slot + 1) & mask;
+        }
+    }
+
+    /// The start of the block at `position` in append order.
+    #[cfg(feature = "indexed-fit")]
+    pub(crate) fn start(&self, position: usize) -> usize {
+        self.starts.as_slice()[position]
+    }
+
+    fn home(&self, block: usize) -> usize {
+        block.wrapping_mul(MULTIPLIER) >> self.shift
+    }
+
+    /// Puts `position` (whose start is `block`) in the first empty slot
+    /// from `block`'s home on (there is one: the table is at most half full).
+    fn insert(&mut self, block: usize, position: usize) {
+        let home = self.home(block);
+        let slots = self.slots.as_mut_slice();
+        let mask = slots.len() - 1;
+        let mut slot = home;
+        while slots[slot] != 0 {
+            slot = (slot + 1) & mask;
+        }
+        slots[slot] = position + 1;
+    }
+
+    /// A table of `size` (a power of two) empty slots, with every recorded
+    /// start in it, and room for one more start.
+    fn rebuild(&mut self, size: usize) -> Result<(), NoMemory> {
+        self.starts.reserve(1)?;
+        self.slots = MappedVec::zeroed(size)?;
+        self.shift = usize::BITS - size.trailing_zeros();
+        for position in 0..self.starts.len() {
+            self.insert(self.starts.as_slice()[position], position);
+        }
+        Ok(())
     }
 }
 
@@ -56,19 +123,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn finds_exactly_the_recorded_starts_of_each_run() {
+    fn finds_exactly_the_recorded_starts_with_their_positions() {
+        // Two segments, the second below the first, many table rebuilds.
         let high: Vec<usize> = (0..10_000).map(|i| 0x10_0000 + i * 48 + i % 7).collect();
         let low: Vec<usize> = (0..100).map(|i| 0x1000 + i * 64).collect();
+        let all: std::collections::HashSet<usize> = high.iter().chain(&low).copied().collect();
         let mut index = BlockIndex::EMPTY;
+        assert_eq!(index.position(0x10_0000), None);
         for &start in high.iter().chain(&low) {
             index.push(start).unwrap();
         }
-        let (high_run, low_run) = (0..high.len(), high.len()..index.len());
-        assert!(high.iter().all(|&s| index.contains_in(high_run.clone(), s)));
-        assert!(low.iter().all(|&s| index.contains_in(low_run.clone(), s)));
-        assert!(!index.contains_in(high_run.clone(), low[0]));
-        assert!(!index.contains_in(low_run.clone(), high[0]));
-        assert!(!index.contains_in(high_run, 0x10_0001));
-        assert!(!index.contains_in(low_run, usize::MAX));
+        for (position, &start) in high.iter().chain(&low).enumerate() {
+            assert_eq!(index.position(start), Some(position));
+            for near in [start + 1, start - 1, start + 8, start + 16, start + 31] {
+                if !all.contains(&near) {
+                    assert_eq!(index.position(near), None, "{near:#x}");
+                }
+            }
+        }
+        for absent in [
+            0,
+            8,
+            0x1000 + 100 * 64,
+            0x10_0001,
+            usize::MAX,
+            usize::MAX - 31,
+        ] {
+            assert_eq!(index.position(absent), None, "{absent:#x}");
+        }
     }
 }

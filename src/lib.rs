@@ -165,6 +165,8 @@
 pub mod c_abi;
 pub mod disasm;
 pub mod error;
+#[cfg(feature = "indexed-fit")]
+mod fit_index;
 pub mod header;
 pub mod heap;
 mod index;

@@ -46,6 +46,7 @@ thread_local! {
 }
 
 /// This thread's identity: the address of its thread-local mark.
+#[inline]
 fn this_thread() -> usize {
     THREAD_MARK.with(|mark| core::ptr::from_ref(mark) as usize)
 }
@@ -94,6 +95,7 @@ impl<T> Lock<T> {
     ///
     /// # Errors
     /// [`Reentered`] if the calling thread holds the lock.
+    #[inline]
     pub fn lock(&self) -> Result<LockGuard<'_, T>, Reentered> {
         let me = this_thread();
         // Only this thread ever stores `me`, so reading it back is exact.
@@ -123,14 +125,21 @@ impl<T> Lock<T> {
         self.value.into_inner()
     }
 
+    #[inline]
     fn acquire(&self) {
         if self
             .state
             .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
+            .is_err()
         {
-            return;
+            self.acquire_contended();
         }
+    }
+
+    /// [`acquire`](Lock::acquire) when another thread holds the lock.
+    #[cold]
+    #[inline(never)]
+    fn acquire_contended(&self) {
         for _ in 0..SPINS {
             core::hint::spin_loop();
             if self.state.load(Ordering::Relaxed) == UNLOCKED
@@ -148,6 +157,7 @@ impl<T> Lock<T> {
         }
     }
 
+    #[inline]
     fn release(&self) {
         self.owner.store(0, Ordering::Relaxed);
         if self.state.swap(UNLOCKED, Ordering::Release) == CONTENDED {
@@ -186,6 +196,7 @@ impl<T> Lock<T> {
 impl<T> Deref for LockGuard<'_, T> {
     type Target = T;
 
+    #[inline]
     fn deref(&self) -> &T {
         // SAFETY: the guard is the only way to the value while it lives.
         unsafe { &*self.lock.value.get() }
@@ -193,6 +204,7 @@ impl<T> Deref for LockGuard<'_, T> {
 }
 
 impl<T> DerefMut for LockGuard<'_, T> {
+    #[inline]
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: as in deref, and &mut self makes the access exclusive.
         unsafe { &mut *self.lock.value.get() }
@@ -200,6 +212,7 @@ impl<T> DerefMut for LockGuard<'_, T> {
 }
 
 impl<T> Drop for LockGuard<'_, T> {
+    #[inline]
     fn drop(&mut self) {
         self.lock.release();
     }

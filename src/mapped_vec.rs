@@ -12,6 +12,8 @@ use core::ptr;
 
 /// A `Vec<T>` whose buffer is an anonymous mapping.
 pub(crate) struct MappedVec<T: Copy> {
+    /// The mapping; dangling (aligned, not null) while `capacity` is 0, so
+    /// that the slices below need no branch for the empty case.
     items: *mut T,
     len: usize,
     capacity: usize,
@@ -27,7 +29,7 @@ pub(crate) struct NoMemory;
 impl<T: Copy> MappedVec<T> {
     /// No items, no mapping yet.
     pub(crate) const EMPTY: MappedVec<T> = MappedVec {
-        items: ptr::null_mut(),
+        items: ptr::NonNull::dangling().as_ptr(),
         len: 0,
         capacity: 0,
     };
@@ -36,18 +38,15 @@ impl<T: Copy> MappedVec<T> {
         self.len
     }
 
+    #[inline]
     pub(crate) fn as_slice(&self) -> &[T] {
-        if self.len == 0 {
-            return &[];
-        }
-        // SAFETY: the first len items of the mapping were written by push.
+        // SAFETY: the first len items of the mapping were written by push
+        // (len is 0 while items dangles: an empty slice may dangle).
         unsafe { core::slice::from_raw_parts(self.items, self.len) }
     }
 
+    #[inline]
     pub(crate) fn as_mut_slice(&mut self) -> &mut [T] {
-        if self.len == 0 {
-            return &mut [];
-        }
         // SAFETY: as in as_slice, and &mut self makes the access exclusive.
         unsafe { core::slice::from_raw_parts_mut(self.items, self.len) }
     }
@@ -62,7 +61,7 @@ impl<T: Copy> MappedVec<T> {
         let first = (4096 / size_of::<T>().max(1)).max(1);
         let capacity = needed.max(self.capacity * 2).max(first);
         let bytes = capacity.checked_mul(size_of::<T>()).ok_or(NoMemory)?;
-        let mapping = if self.items.is_null() {
+        let mapping = if self.capacity == 0 {
             // SAFETY: a fresh anonymous private mapping aliases nothing.
             unsafe {
                 libc::mmap(
@@ -129,9 +128,22 @@ impl<T: Copy> MappedVec<T> {
     }
 }
 
+impl MappedVec<usize> {
+    /// `len` zeros, in a fresh mapping (which the kernel hands out zeroed,
+    /// so nothing is written: untouched pages stay unallocated).
+    pub(crate) fn zeroed(len: usize) -> Result<MappedVec<usize>, NoMemory> {
+        let mut vec = MappedVec::EMPTY;
+        vec.reserve(len)?;
+        // The mapping is fresh (reserve on an empty vector maps, never
+        // remaps), so its first len items are the kernel's zeros.
+        vec.len = len;
+        Ok(vec)
+    }
+}
+
 impl<T: Copy> Drop for MappedVec<T> {
     fn drop(&mut self) {
-        if !self.items.is_null() {
+        if self.capacity != 0 {
             // SAFETY: items/capacity describe exactly our mapping.
             unsafe { libc::munmap(self.items.cast(), self.capacity * size_of::<T>()) };
         }

@@ -99,7 +99,6 @@ use crate::error::Error;
 use crate::heap::Heap;
 use crate::lock::Lock;
 use crate::source::{Arena, BreakSource, ProcessBreak};
-use crate::walk;
 
 /// Panics for an operation that cannot return an error (a `Drop`, `reset`,
 /// `inspect`) made on a thread that already holds the heap's lock: waiting
@@ -478,8 +477,10 @@ impl<H: SharedHeap> FreeBlock for Pool<'_, H> {
                 // came from (tokens are unique, and a Heap cannot be cloned), and
                 // the block is in use for our pool: only its box frees it.
                 if heap.held.holds(self.pool, self.token) {
-                    // SAFETY: see above; the header before `pointer` is ours.
-                    unsafe { walk::deallocate(pointer.as_ptr()) }
+                    // SAFETY: see above; the header before `pointer` is ours,
+                    // and the box freeing it is the block's only user (so
+                    // Heap::deallocate's "no live guard's block" is the box's own).
+                    unsafe { heap.deallocate(pointer) }
                 }
             })
             .unwrap_or_else(|_| reentered("dropping a PoolBox"));

@@ -97,6 +97,18 @@ macro_rules! growth_name {
         "batched"
     };
 }
+#[cfg(feature = "indexed-fit")]
+macro_rules! fit_name {
+    () => {
+        "indexed"
+    };
+}
+#[cfg(not(feature = "indexed-fit"))]
+macro_rules! fit_name {
+    () => {
+        "walk"
+    };
+}
 #[cfg(feature = "c-abi")]
 macro_rules! c_abi_name {
     () => {
@@ -118,6 +130,8 @@ pub const BUILD_TAG: &str = concat!(
     growth_name!(),
     ",c-abi=",
     c_abi_name!(),
+    ",fit=",
+    fit_name!(),
     ";"
 );
 
@@ -166,7 +180,17 @@ extern "C" fn fork_child() {
 /// itself. Registering twice is harmless: the second prepare handler finds
 /// the lock held by this thread and does nothing, and the second parent and
 /// child handlers find nothing taken.
+#[inline]
 fn register_fork_handlers() {
+    if !FORK_HANDLERS_REGISTERED.load(Ordering::Acquire) {
+        register_fork_handlers_now();
+    }
+}
+
+/// [`register_fork_handlers`] the first time (see there).
+#[cold]
+#[inline(never)]
+fn register_fork_handlers_now() {
     while !FORK_HANDLERS_REGISTERED.load(Ordering::Acquire) {
         // SAFETY: getpid has no preconditions.
         let me = unsafe { libc::getpid() };
@@ -206,7 +230,7 @@ pub static memory_start: AtomicUsize = AtomicUsize::new(0);
 pub static memory_end: AtomicUsize = AtomicUsize::new(0);
 
 /// Exclusive access to the process heap. Dropping it publishes
-/// `memory_start` and `memory_end`.
+/// `memory_start` and `memory_end`, if they changed.
 ///
 /// It stays on the thread that locked (the lock knows its owner):
 ///
@@ -234,6 +258,7 @@ pub struct ProcessHeap {
 /// heap.deallocate_pool(1);
 /// ```
 #[track_caller]
+#[inline]
 pub fn lock() -> ProcessHeap {
     lock_unless_reentered().unwrap_or_else(|error| panic!("brk-pools: process::lock: {error}"))
 }
@@ -253,6 +278,7 @@ pub fn lock() -> ProcessHeap {
 ///
 /// # Errors
 /// [`Error::LockHeldByThisThread`].
+#[inline]
 pub fn lock_unless_reentered() -> Result<ProcessHeap, Error> {
     register_fork_handlers();
     let guard = PROCESS_HEAP
@@ -264,20 +290,26 @@ pub fn lock_unless_reentered() -> Result<ProcessHeap, Error> {
 impl Deref for ProcessHeap {
     type Target = Heap<ProcessBreak>;
 
+    #[inline]
     fn deref(&self) -> &Self::Target {
         &self.guard
     }
 }
 
 impl DerefMut for ProcessHeap {
+    #[inline]
     fn deref_mut(&mut self) -> &mut Self::Target {
         &mut self.guard
     }
 }
 
 impl Drop for ProcessHeap {
+    #[inline]
     fn drop(&mut self) {
-        memory_start.store(self.guard.memory_start() as usize, Ordering::Relaxed);
-        memory_end.store(self.guard.memory_end() as usize, Ordering::Relaxed);
+        // Only an append moves them: most calls skip the two stores.
+        if self.guard.take_extent_changed() {
+            memory_start.store(self.guard.memory_start() as usize, Ordering::Relaxed);
+            memory_end.store(self.guard.memory_end() as usize, Ordering::Relaxed);
+        }
     }
 }

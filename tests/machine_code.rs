@@ -8,6 +8,17 @@ use support::{asm, require_tool, run_ok, staticlib};
 
 #[test]
 fn walks_in_the_static_library_are_run_s_instruction_for_instruction() {
+    if cfg!(feature = "indexed-fit") {
+        // docs/machine-code.md and the snapshot describe the default build,
+        // whose allocate is the asm walk; the indexed-fit build finds blocks
+        // through its index and is checked against the walk by the
+        // differential, scenario and first_fit_model tests instead.
+        eprintln!(
+            "skipped: the machine-code proof is about the default build (asm walk); \
+             run it without --features indexed-fit"
+        );
+        return;
+    }
     require_tool("objdump");
     let dir = support::profile_dir().join("machine-code-test");
     std::fs::create_dir_all(&dir).unwrap();

@@ -7,6 +7,14 @@
  *   workload time OP N REPS  REPS timed OPs at N live blocks; prints the median
  *                            in ns (timer overhead subtracted) after measuring
  *   workload appends N       N appending allocates, then the elapsed ns
+ *   workload mixed           issue 12's fixed mixed workload (whole program);
+ *                            prints a checksum of the block offsets
+ *   workload pairs N P       N blocks, then P times: deallocate the first block
+ *                            and allocate it again (first fit finds it at once)
+ *   workload walk N M        N blocks of 48 bytes, every other one freed, then M
+ *                            allocates of 96 bytes: each walks the whole list
+ *                            (the free blocks are too small) and appends;
+ *                            prints the ns per walking allocate
  *
  * OP is one of
  *   append       N blocks in use; allocate appends block N+1     (run.s: 21 + 6N)
@@ -32,7 +40,7 @@ void *allocate(int pool, int size);
 void deallocate(void *ptr);
 void deallocate_pool(int pool);
 
-#define MAX_BLOCKS 20000
+#define MAX_BLOCKS 200000
 #define MAX_REPS 1000
 #define BLOCK 16
 
@@ -163,8 +171,72 @@ static void restore(enum op op, uint64_t n, void *got) {
     }
 }
 
+/* 64-bit LCG (Knuth's MMIX constants): the same sequence in every build. */
+static uint64_t lcg_state = 12;
+static uint64_t lcg(void) {
+    lcg_state = lcg_state * 6364136223846793005u + 1442695040888963407u;
+    return lcg_state >> 33;
+}
+
+/* Issue 12's mixed workload, 3 rounds of: 2 500 allocates in pools 1-8 of
+ * 8-127 bytes, free every third block, 833 allocates in pool 9 of 8-67 bytes,
+ * release pools 1-9. Returns a checksum of every pointer's offset from the
+ * first one, so that two builds can be seen to lay the heap out alike. */
+static uint64_t mixed(void) {
+    uint64_t sum = 0;
+    char *base = 0;
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 2500; i++) {
+            blocks[i] = allocate(1 + i % 8, (int)(8 + lcg() % 120));
+            if (!blocks[i]) fail("allocate failed");
+            if (!base) base = blocks[i];
+            sum = sum * 31 + (uint64_t)((char *)blocks[i] - base);
+        }
+        for (int i = 0; i < 2500; i += 3) deallocate(blocks[i]);
+        for (int i = 0; i < 833; i++) {
+            char *p = allocate(9, (int)(8 + lcg() % 60));
+            if (!p) fail("allocate failed");
+            sum = sum * 31 + (uint64_t)(p - base);
+        }
+        for (int pool = 1; pool <= 9; pool++) deallocate_pool(pool);
+    }
+    return sum;
+}
+
 int main(int argc, char **argv) {
-    if (argc < 3) fail("usage: workload ir|time OP N [REPS] | appends N");
+    if (argc == 2 && !strcmp(argv[1], "mixed")) {
+        put_u64(mixed());
+        put("\n");
+        flush_and_exit(0);
+    }
+    if (argc < 3) fail("usage: workload ir|time OP N [REPS] | appends N | mixed | pairs N P | walk N M");
+    if (!strcmp(argv[1], "pairs") && argc == 4) {
+        uint64_t n = parse_u64(argv[2]), pairs = parse_u64(argv[3]);
+        if (n < 1 || n > MAX_BLOCKS) fail("N out of range");
+        for (uint64_t i = 0; i < n; i++)
+            if (!(blocks[i] = allocate(1, BLOCK))) fail("allocate failed");
+        for (uint64_t i = 0; i < pairs; i++) {
+            deallocate(blocks[0]);
+            if (allocate(1, BLOCK) != blocks[0]) fail("the pair did not reuse the first block");
+        }
+        flush_and_exit(0);
+    }
+    if (!strcmp(argv[1], "walk") && argc == 4) {
+        uint64_t n = parse_u64(argv[2]), m = parse_u64(argv[3]);
+        if (n < 2 || n > MAX_BLOCKS || m < 1) fail("N or M out of range");
+        for (uint64_t i = 0; i < n; i++)
+            if (!(blocks[i] = allocate(1, BLOCK))) fail("allocate failed");
+        for (uint64_t i = 0; i < n; i += 2) deallocate(blocks[i]);
+        uint64_t t0 = now_ns();
+        for (uint64_t i = 0; i < m; i++) {
+            char *p = allocate(2, 4 * BLOCK);
+            if (!p || p < (char *)blocks[n - 1]) fail("a walking allocate did not append");
+        }
+        uint64_t t1 = now_ns();
+        put_u64((t1 - t0) / m);
+        put("\n");
+        flush_and_exit(0);
+    }
     if (!strcmp(argv[1], "appends")) {
         uint64_t n = parse_u64(argv[2]);
         uint64_t t0 = now_ns();

@@ -90,7 +90,16 @@ fn port_driver(lib: &Path) -> Result<PathBuf, CliError> {
     Ok(driver)
 }
 
+/// Why `step` does not apply to an `indexed-fit` build.
+pub const NOT_WITH_INDEXED_FIT: &str = "step does not apply to this build: it was built with \
+     --features indexed-fit, whose allocate finds blocks through an index instead of run.s's \
+     walk, so there is no walk to compare instruction by instruction; build brk-pools without \
+     that feature to step";
+
 pub fn run(args: &StepArgs) -> Result<ExitCode, CliError> {
+    if cfg!(feature = "indexed-fit") {
+        return Err(CliError(NOT_WITH_INDEXED_FIT.to_string()));
+    }
     let script = read_script(&args.file)?.text;
     let lib = match &args.port_lib {
         Some(lib) => lib.clone(),
