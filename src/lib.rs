@@ -177,6 +177,7 @@ pub mod process;
 pub mod render;
 pub mod script;
 pub mod source;
+#[cfg(feature = "step")]
 pub mod step;
 pub mod svg;
 pub mod trace;
