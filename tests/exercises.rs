@@ -156,6 +156,7 @@ fn exercise_2_coalesce() {
             "--test batched",
             "--test cli",
             "--test differential",
+            "--test first_fit_model",
             "--test machine_code",
             "--test pools_props",
             "--test scenarios",
