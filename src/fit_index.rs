@@ -164,7 +164,9 @@ impl FitIndex {
     /// `first + 8` must not exceed the mapped slots.
     #[inline(always)]
     unsafe fn siblings(&self, first: usize) -> &[u64; FANOUT] {
-        debug_assert!(first % FANOUT == 0 && first + FANOUT <= self.leaf_start + self.capacity);
+        debug_assert!(
+            first.is_multiple_of(FANOUT) && first + FANOUT <= self.leaf_start + self.capacity
+        );
         // SAFETY: the caller keeps first..first + 8 inside the mapping, which
         // is u64-aligned and only changed through &mut self.
         unsafe { &*self.nodes.add(first).cast::<[u64; FANOUT]>() }
@@ -433,7 +435,7 @@ mod tests {
         assert_eq!(layout(8192), Some((4688, 4688 + 8192)));
         for slot in ROOT..4688 {
             let first = first_child(slot);
-            assert_eq!(first % FANOUT, 0, "slot {slot}");
+            assert!(first.is_multiple_of(FANOUT), "slot {slot}");
             for child in first..first + FANOUT {
                 assert_eq!(parent(child), slot, "child {child} of {slot}");
             }
