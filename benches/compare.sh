@@ -12,37 +12,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=docs/perf
-BIN=target/perf
-mkdir -p "$OUT" "$BIN"
+source benches/workloads.sh
+mkdir -p "$OUT"
 
 OPS="append reuse_end reuse_first pool_none pool_all dealloc"
 NS="10 100 1000 10000"
 if [[ -n "${QUICK:-}" ]]; then PROCS=3; REPS=5; APPEND_PROCS=5; BRK_RUNS=5; else PROCS=5; REPS=21; APPEND_PROCS=15; BRK_RUNS=21; fi
 
 # ---------------------------------------------------------------- build
-echo "building" >&2
-cargo build --release --quiet --features batched-brk
-cp target/release/libbrk_pools.a "$BIN/libbrk_pools-batched.a"
-cargo build --release --quiet
-cp target/release/libbrk_pools.a "$BIN/libbrk_pools.a"
-W=benches/c/workload.c
-CFLAGS=(-O2 -g -Wall)
-gcc "${CFLAGS[@]}" -no-pie "$W" asm/run.s -o "$BIN/workload-original"
-gcc "${CFLAGS[@]}" "$W" "$BIN/libbrk_pools.a" -lpthread -ldl -lm -o "$BIN/workload-port"
-gcc "${CFLAGS[@]}" "$W" "$BIN/libbrk_pools-batched.a" -lpthread -ldl -lm -o "$BIN/workload-port-batched"
-gcc "${CFLAGS[@]}" "$W" benches/c/malloc_pools.c -o "$BIN/workload-malloc"
+build_workloads port-batched:batched-brk
 IMPLS="original port malloc"
 
-{
-  echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
-  echo "nproc: $(nproc)"
-  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
-  echo "kernel: $(uname -r)"
-  echo "rustc: $(rustc --version)"
-  echo "gcc: $(gcc --version | head -1)"
-  echo "valgrind: $(valgrind --version)"
-  echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src benches || echo '+changes')"
-} > "$OUT/machine.txt"
+describe_machine > "$OUT/machine.txt"
 
 # Inclusive Ir of the calls main makes while collection is on: the one call
 # to allocate / deallocate / deallocate_pool, everything it calls included.

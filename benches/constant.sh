@@ -18,19 +18,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-docs/perf}
-BIN=target/perf
-mkdir -p "$OUT" "$BIN"
+source benches/workloads.sh
+mkdir -p "$OUT"
 
-echo "building" >&2
-cargo build --release --quiet --features indexed-fit
-cp target/release/libbrk_pools.a "$BIN/libbrk_pools-indexed.a"
-cargo build --release --quiet
-cp target/release/libbrk_pools.a "$BIN/libbrk_pools.a"
-W=benches/c/workload.c
-CFLAGS=(-O2 -g -Wall)
-gcc "${CFLAGS[@]}" -no-pie "$W" asm/run.s -o "$BIN/workload-original"
-gcc "${CFLAGS[@]}" "$W" "$BIN/libbrk_pools.a" -lpthread -ldl -lm -o "$BIN/workload-port"
-gcc "${CFLAGS[@]}" "$W" "$BIN/libbrk_pools-indexed.a" -lpthread -ldl -lm -o "$BIN/workload-indexed"
+build_workloads indexed:indexed-fit
 IMPLS="original port indexed"
 
 tmp=$(mktemp -d)

@@ -24,36 +24,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=docs/perf
-BIN=target/perf
-mkdir -p "$OUT" "$BIN"
+source benches/workloads.sh
+mkdir -p "$OUT"
 if [[ -n "${QUICK:-}" ]]; then PROCS=1; else PROCS=3; fi
 STOP_AFTER=${STOP_AFTER:-60}
 REPS=501
 NS=${NS:-"1000 2000 5000 10000 20000 50000 100000"}
 IMPLS="original port indexed malloc"
 
-echo "building" >&2
-cargo build --release --quiet --features indexed-fit
-cp target/release/libbrk_pools.a "$BIN/libbrk_pools-indexed.a"
-cargo build --release --quiet
-cp target/release/libbrk_pools.a "$BIN/libbrk_pools.a"
-W=benches/c/workload.c
-CFLAGS=(-O2 -g -Wall)
-gcc "${CFLAGS[@]}" -no-pie "$W" asm/run.s -o "$BIN/workload-original"
-gcc "${CFLAGS[@]}" "$W" "$BIN/libbrk_pools.a" -lpthread -ldl -lm -o "$BIN/workload-port"
-gcc "${CFLAGS[@]}" "$W" "$BIN/libbrk_pools-indexed.a" -lpthread -ldl -lm -o "$BIN/workload-indexed"
-gcc "${CFLAGS[@]}" "$W" benches/c/malloc_pools.c -o "$BIN/workload-malloc"
+build_workloads indexed:indexed-fit
 
-{
-  echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
-  echo "nproc: $(nproc)"
-  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
-  echo "kernel: $(uname -r)"
-  echo "rustc: $(rustc --version)"
-  echo "gcc: $(gcc --version | head -1)"
-  echo "valgrind: $(valgrind --version)"
-  echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src benches || echo '+changes')"
-} > "$OUT/scaling-machine.txt"
+describe_machine > "$OUT/scaling-machine.txt"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
