@@ -21,9 +21,9 @@ mod support;
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::{Allocator, Outcome, build_c, run_with_timeout};
+use support::{Allocator, build_c, stress_runs};
 
 fn c_program(name: &str) -> PathBuf {
     let source = support::root().join("tests/c").join(format!("{name}.c"));
@@ -31,42 +31,23 @@ fn c_program(name: &str) -> PathBuf {
 }
 
 /// The long form's time budget, if asked for.
-fn budget() -> Option<Duration> {
-    let secs = std::env::var("BRK_POOLS_STRESS_SECS").ok()?;
-    Some(Duration::from_secs(
-        secs.parse().expect("BRK_POOLS_STRESS_SECS: seconds"),
-    ))
-}
-
 /// Runs `args(i)` on `exe` `runs` times (or until the budget is spent) and
 /// asserts that every run exited 0 in time.
 fn stress(name: &str, exe: &PathBuf, runs: usize, args: impl Fn(usize) -> Vec<String>) {
-    let start = Instant::now();
-    let (mut done, mut crashes, mut hangs, mut changed) = (0, 0, 0, 0);
-    let mut first_failure: Option<Outcome> = None;
-    let mut last_stdout = String::new();
-    while done < runs || budget().is_some_and(|b| start.elapsed() < b) {
-        let outcome = run_with_timeout(Command::new(exe).args(args(done)), Duration::from_secs(60));
-        done += 1;
-        if outcome.success() {
-            last_stdout = outcome.stdout;
-            continue;
-        }
-        if outcome.hung() {
-            hangs += 1;
-        } else if outcome.status.and_then(|s| s.code()) == Some(2) {
-            changed += 1;
-        } else {
-            crashes += 1;
-        }
-        first_failure.get_or_insert(outcome);
-    }
+    let tally = stress_runs(runs, Duration::from_secs(60), |i| {
+        let mut command = Command::new(exe);
+        command.args(args(i));
+        command
+    });
     println!(
-        "{name}: {done} runs: {crashes} crashed, {hangs} hung, {changed} failed their check; \
-         last clean run: {}",
-        last_stdout.trim()
+        "{name}: {} runs: {} crashed, {} hung, {} failed their check; last clean run: {}",
+        tally.runs,
+        tally.crashes,
+        tally.hangs,
+        tally.changed,
+        tally.last_stdout.trim()
     );
-    if let Some(failure) = first_failure {
+    if let Some(failure) = tally.first_failure {
         panic!("{name}: first failure:\n{}", failure.describe());
     }
 }

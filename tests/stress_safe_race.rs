@@ -107,35 +107,17 @@ fn main() {
     if let Ok(seed) = std::env::var(CHILD) {
         std::process::exit(child(seed.parse().expect("seed")));
     }
-    let budget = std::env::var("BRK_POOLS_STRESS_SECS")
-        .ok()
-        .map(|s| Duration::from_secs(s.parse().expect("BRK_POOLS_STRESS_SECS: seconds")));
-    let start = Instant::now();
-    let (mut runs, mut crashes, mut hangs, mut changed) = (0, 0, 0, 0);
-    let mut first_failure = None;
-    while runs < SHORT_RUNS || budget.is_some_and(|b| start.elapsed() < b) {
+    let tally = support::stress_runs(SHORT_RUNS, Duration::from_secs(30), |i| {
         let mut command = Command::new(std::env::current_exe().unwrap());
-        command.env(CHILD, runs.to_string());
-        let outcome = support::run_with_timeout(&mut command, Duration::from_secs(30));
-        runs += 1;
-        if outcome.success() {
-            continue;
-        }
-        if outcome.hung() {
-            hangs += 1;
-        } else if outcome.status.and_then(|s| s.code()) == Some(2) {
-            changed += 1;
-        } else {
-            crashes += 1;
-        }
-        first_failure.get_or_insert_with(|| outcome.describe());
-    }
+        command.env(CHILD, i.to_string());
+        command
+    });
     println!(
-        "safe-Rust race: {runs} runs of {RUN_MS} ms: {crashes} crashed, {hangs} hung, \
-         {changed} with changed bytes"
+        "safe-Rust race: {} runs of {RUN_MS} ms: {} crashed, {} hung, {} with changed bytes",
+        tally.runs, tally.crashes, tally.hangs, tally.changed
     );
-    if let Some(failure) = first_failure {
-        println!("first failure:\n{failure}");
+    if let Some(failure) = tally.first_failure {
+        println!("first failure:\n{}", failure.describe());
         std::process::exit(1);
     }
 }

@@ -366,3 +366,48 @@ pub fn run_with_timeout(command: &mut Command, timeout: std::time::Duration) -> 
         stderr: read(&err_path),
     }
 }
+
+/// What [`stress_runs`] saw: every child's outcome counted by kind.
+#[derive(Default)]
+pub struct StressTally {
+    pub runs: usize,
+    pub crashes: usize,
+    pub hangs: usize,
+    /// Children that exited 2: their own check found changed bytes.
+    pub changed: usize,
+    pub first_failure: Option<Outcome>,
+    /// Standard output of the last child that exited 0.
+    pub last_stdout: String,
+}
+
+/// Runs `command(i)` with `timeout` at least `min_runs` times, and for as long
+/// as `BRK_POOLS_STRESS_SECS` asks (the long form), counting crashes, hangs
+/// (timeout) and failed checks (exit status 2).
+pub fn stress_runs(
+    min_runs: usize,
+    timeout: std::time::Duration,
+    mut command: impl FnMut(usize) -> Command,
+) -> StressTally {
+    let budget = std::env::var("BRK_POOLS_STRESS_SECS").ok().map(|secs| {
+        std::time::Duration::from_secs(secs.parse().expect("BRK_POOLS_STRESS_SECS: seconds"))
+    });
+    let start = std::time::Instant::now();
+    let mut tally = StressTally::default();
+    while tally.runs < min_runs || budget.is_some_and(|b| start.elapsed() < b) {
+        let outcome = run_with_timeout(&mut command(tally.runs), timeout);
+        tally.runs += 1;
+        if outcome.success() {
+            tally.last_stdout = outcome.stdout;
+            continue;
+        }
+        if outcome.hung() {
+            tally.hangs += 1;
+        } else if outcome.status.and_then(|s| s.code()) == Some(2) {
+            tally.changed += 1;
+        } else {
+            tally.crashes += 1;
+        }
+        tally.first_failure.get_or_insert(outcome);
+    }
+    tally
+}
