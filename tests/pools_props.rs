@@ -151,6 +151,27 @@ impl Run<'_> {
     }
 
     /// The header offset of the block whose data starts at `data`.
+    /// Fills a new allocation of `pool` with its own pattern and checks
+    /// that it sits in the block the model's first fit chose; returns its id.
+    fn fill_and_place(
+        &mut self,
+        pool: u64,
+        bytes: &mut [u8],
+        block: *const u8,
+        what: &str,
+    ) -> Result<usize, String> {
+        let id = self.next_id;
+        self.next_id += 1;
+        for (i, byte) in bytes.iter_mut().enumerate() {
+            *byte = pattern(id, i);
+        }
+        let at = self.model.allocate(pool, bytes.len());
+        if self.header_offset(block) != at {
+            return Err(format!("op {}: {what} at the wrong block", self.at));
+        }
+        Ok(id)
+    }
+
     fn header_offset(&self, data: *const u8) -> usize {
         let start = self.pools.inspect(|heap| heap.memory_start() as usize);
         data as usize - 32 - start
@@ -208,28 +229,14 @@ impl Run<'_> {
                                 self.at
                             ));
                         }
-                        let id = self.next_id;
-                        self.next_id += 1;
-                        for (i, b) in bytes.iter_mut().enumerate() {
-                            *b = pattern(id, i);
-                        }
-                        let at = self.model.allocate(pool, len);
-                        if self.header_offset(bytes.as_ptr()) != at {
-                            return Err(format!("op {}: slice at the wrong block", self.at));
-                        }
+                        let block = bytes.as_ptr();
+                        let id = self.fill_and_place(pool, bytes, block, "slice")?;
                         slices.push((bytes, id));
                     }
                     SafeOp::Boxed(len) => {
                         let mut b = guard.boxed_zeroed(len).map_err(|e| e.to_string())?;
-                        let id = self.next_id;
-                        self.next_id += 1;
-                        for (i, byte) in b.iter_mut().enumerate() {
-                            *byte = pattern(id, i);
-                        }
-                        let at = self.model.allocate(pool, len);
-                        if self.header_offset(b.block_pointer()) != at {
-                            return Err(format!("op {}: box at the wrong block", self.at));
-                        }
+                        let block = b.block_pointer();
+                        let id = self.fill_and_place(pool, &mut b, block, "box")?;
                         boxes.push((b, id));
                     }
                     SafeOp::FreeBox(i) if !boxes.is_empty() => {
