@@ -24,7 +24,8 @@
 use core::ffi::{c_int, c_void};
 use core::ptr;
 
-use crate::process;
+use crate::header::HEADER_SIZE;
+use crate::process::{self, ProcessHeap};
 
 /// What run.s sees in a 64-bit register when a C caller passes `value`.
 pub const fn zero_extended(value: c_int) -> u64 {
@@ -38,11 +39,68 @@ pub const fn zero_extended(value: c_int) -> u64 {
 /// that holds the heap's lock already (from Rust code holding
 /// [`process::lock`]'s guard, or a signal handler), where waiting would
 /// deadlock.
+///
+/// The fast path (the lock is free, a block fits) stays in registers; the
+/// rest are calls at its ends, so a reuse saves no registers at all.
 #[cfg_attr(feature = "c-abi", unsafe(no_mangle))]
 pub extern "C" fn allocate(pool: c_int, size: c_int) -> *mut c_void {
-    process::lock_unless_reentered()
-        .and_then(|mut heap| heap.allocate(zero_extended(pool), zero_extended(size)))
-        .map_or(ptr::null_mut(), |p| p.as_ptr().cast())
+    // movq %rdi, %r10              # save the pool number in r10
+    // movq %rsi, %rdx              # save the amount requested into %rdx
+    // addq $HEADER_SIZE, %rdx      # actual amount needed is actually larger
+    // (A zero-extended int plus 32 cannot wrap.)
+    let (pool, size_with_header) = (
+        zero_extended(pool),
+        zero_extended(size) + HEADER_SIZE as u64,
+    );
+    match process::try_lock() {
+        Some(heap) => allocate_locked(heap, pool, size_with_header),
+        None => allocate_after_waiting(pool, size_with_header),
+    }
+}
+
+/// `allocate` once the lock is held. The fast path: no guard holds any pool
+/// (one load) and a block fits.
+#[inline(always)]
+fn allocate_locked(mut heap: ProcessHeap, pool: u64, size_with_header: u64) -> *mut c_void {
+    if !heap.held.is_empty() {
+        return allocate_rest(heap, pool, size_with_header, false);
+    }
+    match heap.first_fit(pool, size_with_header) {
+        Some(found) => found.as_ptr().cast(),
+        None => allocate_rest(heap, pool, size_with_header, true),
+    }
+}
+
+/// The rest of `allocate`: a guard holds some pool (maybe this one), or no
+/// block fits (`walked`: first fit already ran). Appends, and unlocks when it
+/// returns, so the fast path's call to it is its last instruction: a `jmp`,
+/// since as an `extern "C"` function it cannot unwind into `allocate`.
+#[inline(never)]
+extern "C" fn allocate_rest(
+    mut heap: ProcessHeap,
+    pool: u64,
+    size_with_header: u64,
+    walked: bool,
+) -> *mut c_void {
+    if heap.is_pool_held(pool) {
+        return ptr::null_mut();
+    }
+    if !walked && let Some(found) = heap.first_fit(pool, size_with_header) {
+        return found.as_ptr().cast();
+    }
+    heap.allocate_init_or_append(pool, size_with_header)
+        .map_or(ptr::null_mut(), |found| found.as_ptr().cast())
+}
+
+/// `allocate` when the lock was not free: wait for it, unless this thread
+/// holds it (the first lock of all also ends up here).
+#[cold]
+#[inline(never)]
+extern "C" fn allocate_after_waiting(pool: u64, size_with_header: u64) -> *mut c_void {
+    match process::lock_unless_reentered() {
+        Ok(heap) => allocate_locked(heap, pool, size_with_header),
+        Err(_) => ptr::null_mut(),
+    }
 }
 
 /// `void deallocate(void *ptr)`: mark the block free. Pointers that are not a
@@ -54,8 +112,25 @@ pub extern "C" fn allocate(pool: c_int, size: c_int) -> *mut c_void {
 /// deadlock); so does [`deallocate_pool`].
 #[cfg_attr(feature = "c-abi", unsafe(no_mangle))]
 pub extern "C" fn deallocate(ptr: *mut c_void) {
-    // The only error is NotABlock, for which C has no channel: ignore it.
-    let _ = process::lock().try_deallocate(ptr.cast());
+    match process::try_lock() {
+        Some(heap) => deallocate_locked(heap, ptr),
+        None => deallocate_after_waiting(ptr),
+    }
+}
+
+/// `deallocate` once the lock is held.
+#[inline(always)]
+fn deallocate_locked(mut heap: ProcessHeap, ptr: *mut c_void) {
+    // The errors (not a block, a held pool's block) have no C channel:
+    // ignore them.
+    let _ = heap.try_deallocate(ptr.cast());
+}
+
+/// `deallocate` when the lock was not free (see [`allocate_after_waiting`]).
+#[cold]
+#[inline(never)]
+extern "C" fn deallocate_after_waiting(ptr: *mut c_void) {
+    deallocate_locked(process::lock(), ptr);
 }
 
 /// `void deallocate_pool(int pool)`: free every block of `pool` (nothing, if

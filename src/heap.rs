@@ -134,9 +134,9 @@ pub struct Heap<S: BreakSource> {
     /// The kernel refused memory for the index once: from then on it is
     /// incomplete, and checked frees walk the blocks instead.
     index_refused: bool,
-    /// `memory_start` or `memory_end` changed since
-    /// [`take_extent_changed`](Heap::take_extent_changed) last asked.
-    extent_changed: bool,
+    /// Told `memory_start` and `memory_end` whenever an append moves them
+    /// (the process heap copies them to its exported globals).
+    extent_hook: Option<fn(*mut u8, *mut u8)>,
     /// `indexed-fit`: the largest free size per range of blocks in walk
     /// order, for first fit in O(log N) (see the `fit_index` module).
     #[cfg(feature = "indexed-fit")]
@@ -181,6 +181,16 @@ impl<S: BreakSource> Heap<S> {
 
     /// An empty heap that grows the break as `growth` says.
     pub const fn with_growth(source: S, growth: Growth) -> Self {
+        Self::with_extent_hook(source, growth, None)
+    }
+
+    /// [`with_growth`](Heap::with_growth), and `hook(memory_start,
+    /// memory_end)` after every append.
+    pub(crate) const fn with_extent_hook(
+        source: S,
+        growth: Growth,
+        extent_hook: Option<fn(*mut u8, *mut u8)>,
+    ) -> Self {
         Heap {
             source,
             growth,
@@ -190,7 +200,7 @@ impl<S: BreakSource> Heap<S> {
             held: HeldPools::EMPTY,
             index: BlockIndex::EMPTY,
             index_refused: false,
-            extent_changed: false,
+            extent_hook,
             #[cfg(feature = "indexed-fit")]
             fit: crate::fit_index::FitIndex::EMPTY,
             #[cfg(feature = "indexed-fit")]
@@ -235,19 +245,6 @@ impl<S: BreakSource> Heap<S> {
             .map_or(core::ptr::null_mut(), |s| s.end)
     }
 
-    /// Whether [`memory_start`](Heap::memory_start) or
-    /// [`memory_end`](Heap::memory_end) may have changed since the last call
-    /// (so that the process heap republishes its globals only then).
-    #[inline]
-    pub(crate) fn take_extent_changed(&mut self) -> bool {
-        // Read first: most calls change nothing and then store nothing.
-        if self.extent_changed {
-            self.extent_changed = false;
-            return true;
-        }
-        false
-    }
-
     /// Where the heap's own growth has left the break (null before the first
     /// allocation). Above [`memory_end`](Heap::memory_end) only with
     /// [`Growth::Batched`].
@@ -288,26 +285,29 @@ impl<S: BreakSource> Heap<S> {
         let size_with_header = size
             .checked_add(HEADER_SIZE as u64)
             .ok_or(Error::SizeOverflow { size })?;
+        match self.first_fit(pool, size_with_header) {
+            Some(found) => Ok(found),
+            None => self.allocate_init_or_append(pool, size_with_header),
+        }
+    }
 
+    /// The part of `allocate` that reuses a block: run.s's walk (or, with
+    /// `indexed-fit`, the index that finds the walk's block). None if no
+    /// block fits or the heap is not initialised yet;
+    /// [`allocate_init_or_append`](Heap::allocate_init_or_append) does the
+    /// rest.
+    #[inline]
+    pub(crate) fn first_fit(&mut self, pool: u64, size_with_header: u64) -> Option<NonNull<u8>> {
         //     cmpq $0, memory_start        # if we haven't initialized, do so
         //     je allocate_init
-        let initialized_here = self.segments.len() == 0;
-        if initialized_here {
-            let start = self.allocate_init();
-            // allocate_continue on run.s's empty heap: memory_start ==
-            // memory_end, so allocate_loop's first compare ends the walk. The
-            // port runs that walk too, so that the two execute the same
-            // instructions (`brk-pools step`).
-            // SAFETY: an empty run has no header to read or write.
-            let found = unsafe { walk::allocate_loop(start, start, pool, size_with_header) };
-            debug_assert!(found.is_null());
+        if self.segments.len() == 0 {
+            return None;
         }
-
         // indexed-fit: the index finds the walk's block, or knows none fits.
         #[cfg(feature = "indexed-fit")]
         let segments = match self.indexed_first_fit(pool, size_with_header) {
-            IndexedFit::Found(found) => return Ok(found),
-            IndexedFit::NoneFits => &[][..],
+            IndexedFit::Found(found) => return Some(found),
+            IndexedFit::NoneFits => return None,
             IndexedFit::Unavailable => self.segments(),
         };
         #[cfg(not(feature = "indexed-fit"))]
@@ -319,10 +319,31 @@ impl<S: BreakSource> Heap<S> {
             let found =
                 unsafe { walk::allocate_loop(segment.start, segment.end, pool, size_with_header) };
             if let Some(found) = NonNull::new(found) {
-                return Ok(found);
+                return Some(found);
             }
         }
+        None
+    }
 
+    /// The rest of `allocate` once [`first_fit`](Heap::first_fit) found no
+    /// block: initialise the heap on the first call, then append.
+    #[inline(never)]
+    pub(crate) fn allocate_init_or_append(
+        &mut self,
+        pool: u64,
+        size_with_header: u64,
+    ) -> Result<NonNull<u8>, Error> {
+        let initialized_here = self.segments.len() == 0;
+        if initialized_here {
+            let start = self.allocate_init();
+            // allocate_continue on run.s's empty heap: memory_start ==
+            // memory_end, so allocate_loop's first compare ends the walk. The
+            // port runs that walk too, so that the two execute the same
+            // instructions (`brk-pools step`).
+            // SAFETY: an empty run has no header to read or write.
+            let found = unsafe { walk::allocate_loop(start, start, pool, size_with_header) };
+            debug_assert!(found.is_null());
+        }
         let result = self.allocate_move_break(pool, size_with_header);
         if result.is_err() && initialized_here {
             // Leave the heap exactly as it was: uninitialised.
@@ -408,7 +429,9 @@ impl<S: BreakSource> Heap<S> {
         // movq %rdi, memory_end  # save this value (after the break moved, here)
         let last = self.segments.len() - 1;
         self.segments.as_mut_slice()[last].end = block.wrapping_add(size);
-        self.extent_changed = true;
+        if let Some(hook) = self.extent_hook {
+            hook(self.memory_start(), self.memory_end());
+        }
         // SAFETY: block..block+size lies below break_end, in memory the source
         // gave to this heap and no block uses yet.
         let pointer = unsafe { walk::allocate_move_break(block, size_with_header, pool) };
@@ -564,19 +587,26 @@ impl<S: BreakSource> Heap<S> {
     #[inline]
     fn find_block(&self, ptr: *mut u8) -> Option<(*mut u8, Option<usize>)> {
         let header = (ptr as usize).checked_sub(HEADER_SIZE)?;
+        match self.index.position(header) {
+            Some(position) => Some((header as *mut u8, Some(position))),
+            None if self.index_refused => self.find_block_by_walking(header),
+            None => None,
+        }
+    }
+
+    /// [`find_block`](Heap::find_block) once the index is incomplete (the
+    /// kernel refused its memory): walk the segment that holds `header`.
+    #[cold]
+    #[inline(never)]
+    fn find_block_by_walking(&self, header: usize) -> Option<(*mut u8, Option<usize>)> {
         let address = header as *mut u8;
-        let position = if self.index_refused {
-            let segment = self.segments()[self.segment_at(header)?];
-            if header >= segment.end as usize {
-                return None; // in the newest segment's slack, past its last block
-            }
-            SegmentBlocks::new(segment)
-                .any(|(block, _)| block == address)
-                .then_some(None)?
-        } else {
-            Some(self.index.position(header)?)
-        };
-        Some((address, position))
+        let segment = self.segments()[self.segment_at(header)?];
+        if header >= segment.end as usize {
+            return None; // in the newest segment's slack, past its last block
+        }
+        SegmentBlocks::new(segment)
+            .any(|(block, _)| block == address)
+            .then_some((address, None))
     }
 
     /// Ports `deallocate_pool`: free every block whose pool is `pool`.

@@ -74,8 +74,12 @@ impl BlockIndex {
         let mask = slots.len() - 1;
         let mut slot = self.home(block);
         loop {
-            let position = slots[slot].checked_sub(1)?;
-            if starts[position] == block {
+            // SAFETY: `home` keeps the top log2(len) bits of a product, so
+            // it is below slots.len(), and so is every `& mask`.
+            let position = unsafe { *slots.get_unchecked(slot) }.checked_sub(1)?;
+            // SAFETY: a slot holds `position + 1` only for a position that
+            // `push` recorded in `starts`, which never shrinks.
+            if unsafe { *starts.get_unchecked(position) } == block {
                 return Some(position);
             }
             slot = (slot + 1) & mask;

@@ -21,10 +21,16 @@
 //! * **No `malloc`.** The lock is two atomics and the `futex` syscall, so
 //!   taking it can never move the program break.
 //!
-//! The owner is identified by the address of a thread-local byte: unique
-//! among live threads, free to read (no syscall), and the same in a fork
-//! child as in the thread that forked, which is exactly the thread the child
-//! runs.
+//! The owner is identified by the *thread pointer*, the address of the
+//! thread's control block that the x86-64 TLS ABI keeps at `%fs:0` (the
+//! first instruction of every initial-exec or local-exec thread-local access
+//! is `movq %fs:0, %reg`): unique among live threads, one instruction to
+//! read (no syscall, no `__tls_get_addr` call even when the library is
+//! linked into a shared object), and the same in a fork child as in the
+//! thread that forked, which is exactly the thread the child runs.
+//!
+//! Taking a free lock is one `lock cmpxchg`; only when that fails does the
+//! lock look at its owner, so re-entry costs nothing on the fast path.
 
 use core::cell::UnsafeCell;
 use core::marker::PhantomData;
@@ -38,17 +44,31 @@ const LOCKED: u32 = 1;
 /// Held, and threads may sleep on it: unlocking must wake one.
 const CONTENDED: u32 = 2;
 
+/// Never locked yet, and a [first-use hook](Lock::with_first_use) must run
+/// before the first lock: any attempt to take it fails the fast path's
+/// compare-exchange and ends in the slow path, which runs the hook. So a
+/// hook costs the fast path nothing.
+const FIRST_USE: u32 = 3;
+
 /// How often a thread retries before it sleeps in the kernel.
 const SPINS: u32 = 100;
 
-thread_local! {
-    static THREAD_MARK: u8 = const { 0 };
-}
-
-/// This thread's identity: the address of its thread-local mark.
+/// This thread's identity: its thread pointer (see the [module docs](self)).
 #[inline]
 fn this_thread() -> usize {
-    THREAD_MARK.with(|mark| core::ptr::from_ref(mark) as usize)
+    let thread_pointer: usize;
+    // SAFETY: on x86-64 Linux the %fs base of every thread points to its
+    // thread control block, whose first word is the block's own address
+    // (the TLS ABI that compiled thread-local accesses rely on). Reading it
+    // touches no other memory and changes no flags.
+    unsafe {
+        core::arch::asm!(
+            "movq %fs:0, {}",
+            out(reg) thread_pointer,
+            options(att_syntax, nostack, preserves_flags, readonly, pure)
+        );
+    }
+    thread_pointer
 }
 
 /// The calling thread already holds the lock it asked for.
@@ -62,6 +82,8 @@ pub struct Lock<T> {
     owner: AtomicUsize,
     /// Set by [`fork_prepare`](Lock::fork_prepare) when it took the lock.
     taken_for_fork: AtomicBool,
+    /// Runs before the lock is first taken (see [`Lock::with_first_use`]).
+    first_use: Option<fn()>,
     value: UnsafeCell<T>,
 }
 
@@ -75,6 +97,7 @@ unsafe impl<T: Send> Send for Lock<T> {}
 ///
 /// Not `Send` (like [`std::sync::MutexGuard`]): the lock records the thread
 /// that holds it, so the guard must be dropped on that thread.
+#[repr(transparent)] // one pointer (see ProcessHeap)
 pub struct LockGuard<'a, T> {
     lock: &'a Lock<T>,
     _not_send: PhantomData<*const ()>,
@@ -87,6 +110,21 @@ impl<T> Lock<T> {
             state: AtomicU32::new(UNLOCKED),
             owner: AtomicUsize::new(0),
             taken_for_fork: AtomicBool::new(false),
+            first_use: None,
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    /// A free lock around `value` that calls `hook` before it is first
+    /// taken, without holding it (the process heap registers its `fork`
+    /// handlers there). Threads that race to the first lock may each call
+    /// `hook`; it must be idempotent and must not take this lock.
+    pub const fn with_first_use(value: T, hook: fn()) -> Self {
+        Lock {
+            state: AtomicU32::new(FIRST_USE),
+            owner: AtomicUsize::new(0),
+            taken_for_fork: AtomicBool::new(false),
+            first_use: Some(hook),
             value: UnsafeCell::new(value),
         }
     }
@@ -98,13 +136,30 @@ impl<T> Lock<T> {
     #[inline]
     pub fn lock(&self) -> Result<LockGuard<'_, T>, Reentered> {
         let me = this_thread();
-        // Only this thread ever stores `me`, so reading it back is exact.
-        if self.owner.load(Ordering::Relaxed) == me {
-            return Err(Reentered);
+        if !self.try_acquire() {
+            // Held: by this thread (only this thread ever stores `me`, so
+            // reading it back is exact), or by another one: wait.
+            if self.owner.load(Ordering::Relaxed) == me {
+                return Err(Reentered);
+            }
+            self.acquire_contended();
         }
-        self.acquire();
         self.owner.store(me, Ordering::Relaxed);
         Ok(LockGuard {
+            lock: self,
+            _not_send: PhantomData,
+        })
+    }
+
+    /// Takes the lock only if that needs no waiting and no first-use hook:
+    /// the fast path, for callers that have a slow path of their own.
+    #[inline]
+    pub(crate) fn try_lock(&self) -> Option<LockGuard<'_, T>> {
+        if !self.try_acquire() {
+            return None;
+        }
+        self.owner.store(this_thread(), Ordering::Relaxed);
+        Some(LockGuard {
             lock: self,
             _not_send: PhantomData,
         })
@@ -125,13 +180,17 @@ impl<T> Lock<T> {
         self.value.into_inner()
     }
 
+    /// Takes the lock if it is free.
+    #[inline]
+    fn try_acquire(&self) -> bool {
+        self.state
+            .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
     #[inline]
     fn acquire(&self) {
-        if self
-            .state
-            .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
+        if !self.try_acquire() {
             self.acquire_contended();
         }
     }
@@ -140,6 +199,18 @@ impl<T> Lock<T> {
     #[cold]
     #[inline(never)]
     fn acquire_contended(&self) {
+        if self.state.load(Ordering::Acquire) == FIRST_USE {
+            if let Some(hook) = self.first_use {
+                hook();
+            }
+            // The first of the racing threads to get here frees the lock.
+            let _ = self.state.compare_exchange(
+                FIRST_USE,
+                UNLOCKED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+        }
         for _ in 0..SPINS {
             core::hint::spin_loop();
             if self.state.load(Ordering::Relaxed) == UNLOCKED
@@ -232,14 +303,29 @@ fn futex_wait(state: &AtomicU32, expected: u32) {
     }
 }
 
+/// Wakes one thread sleeping in [`futex_wait`] on `state`.
+///
+/// A raw `syscall` instruction rather than libc's `syscall()` function: it
+/// sits on the unlock path of every operation (behind a branch that is taken
+/// only under contention), and a call there would make every caller save
+/// registers around it; the instruction clobbers only `%rax`, `%rcx` and
+/// `%r11`.
+#[inline]
 fn futex_wake_one(state: &AtomicU32) {
-    // SAFETY: FUTEX_WAKE only uses the address as a key.
+    // SAFETY: FUTEX_WAKE only uses the address as a key and touches no
+    // memory. The kernel's x86-64 syscall convention: number in %rax, then
+    // %rdi, %rsi, %rdx; it returns in %rax and clobbers %rcx (the return
+    // address) and %r11 (the flags); it does not use the stack.
     unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            state.as_ptr(),
-            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
-            1,
+        core::arch::asm!(
+            "syscall",
+            inlateout("rax") libc::SYS_futex => _,
+            in("rdi") state.as_ptr(),
+            in("rsi") libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            in("rdx") 1,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
         );
     }
 }

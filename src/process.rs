@@ -7,9 +7,9 @@
 //! it with [`lock`]; the C ABI in [`crate::c_abi`] takes the same lock, so
 //! Rust and C callers can share it from any thread.
 //!
-//! While the guard lives, the original's two globals `memory_start` and
-//! `memory_end` (exported unmangled, as C drivers such as `asm/trace.c` read
-//! them) are refreshed from the heap when the guard is dropped.
+//! The original's two globals `memory_start` and `memory_end` are exported
+//! unmangled (C drivers such as `asm/trace.c` read them); the heap updates
+//! them after every append, where run.s stores `memory_end`.
 //!
 //! For safe, scoped pools on this heap, see [`crate::pools::process`]: its
 //! guards take the same lock for each operation, and the heap refuses to let
@@ -150,8 +150,12 @@ const fn tag_bytes() -> [u8; BUILD_TAG.len()] {
     bytes
 }
 
-static PROCESS_HEAP: Lock<Heap<ProcessBreak>> =
-    Lock::new(Heap::with_growth(ProcessBreak::new(), GROWTH));
+/// The first lock registers the `fork` handlers (in the lock's slow path, so
+/// later locks do not even check).
+static PROCESS_HEAP: Lock<Heap<ProcessBreak>> = Lock::with_first_use(
+    Heap::with_extent_hook(ProcessBreak::new(), GROWTH, Some(publish_extent)),
+    register_fork_handlers,
+);
 
 /// The `fork` handlers are registered (in this process or a parent).
 static FORK_HANDLERS_REGISTERED: AtomicBool = AtomicBool::new(false);
@@ -171,7 +175,8 @@ extern "C" fn fork_child() {
     PROCESS_HEAP.fork_child();
 }
 
-/// Registers the `fork` handlers once, before the heap is first used.
+/// Registers the `fork` handlers once, before the heap is first used: the
+/// process heap's lock calls it before its first lock.
 ///
 /// Not a [`std::sync::Once`]: a child forked while another thread was inside
 /// `call_once` would wait for that thread forever (it does not exist in the
@@ -180,17 +185,8 @@ extern "C" fn fork_child() {
 /// itself. Registering twice is harmless: the second prepare handler finds
 /// the lock held by this thread and does nothing, and the second parent and
 /// child handlers find nothing taken.
-#[inline]
-fn register_fork_handlers() {
-    if !FORK_HANDLERS_REGISTERED.load(Ordering::Acquire) {
-        register_fork_handlers_now();
-    }
-}
-
-/// [`register_fork_handlers`] the first time (see there).
 #[cold]
-#[inline(never)]
-fn register_fork_handlers_now() {
+fn register_fork_handlers() {
     while !FORK_HANDLERS_REGISTERED.load(Ordering::Acquire) {
         // SAFETY: getpid has no preconditions.
         let me = unsafe { libc::getpid() };
@@ -229,8 +225,7 @@ pub static memory_start: AtomicUsize = AtomicUsize::new(0);
 #[allow(non_upper_case_globals)]
 pub static memory_end: AtomicUsize = AtomicUsize::new(0);
 
-/// Exclusive access to the process heap. Dropping it publishes
-/// `memory_start` and `memory_end`, if they changed.
+/// Exclusive access to the process heap; dropping it unlocks.
 ///
 /// It stays on the thread that locked (the lock knows its owner):
 ///
@@ -238,6 +233,7 @@ pub static memory_end: AtomicUsize = AtomicUsize::new(0);
 /// fn send<T: Send>(_: T) {}
 /// send(brk_pools::process::lock());
 /// ```
+#[repr(transparent)] // one pointer, so the C ABI's slow paths can take it
 pub struct ProcessHeap {
     guard: LockGuard<'static, Heap<ProcessBreak>>,
 }
@@ -280,11 +276,17 @@ pub fn lock() -> ProcessHeap {
 /// [`Error::LockHeldByThisThread`].
 #[inline]
 pub fn lock_unless_reentered() -> Result<ProcessHeap, Error> {
-    register_fork_handlers();
     let guard = PROCESS_HEAP
         .lock()
         .map_err(|_| Error::LockHeldByThisThread)?;
     Ok(ProcessHeap { guard })
+}
+
+/// Locks the process heap if it is free right now (the C ABI's fast path;
+/// None means: take [`lock_unless_reentered`]'s slow path).
+#[inline]
+pub(crate) fn try_lock() -> Option<ProcessHeap> {
+    PROCESS_HEAP.try_lock().map(|guard| ProcessHeap { guard })
 }
 
 impl Deref for ProcessHeap {
@@ -303,13 +305,10 @@ impl DerefMut for ProcessHeap {
     }
 }
 
-impl Drop for ProcessHeap {
-    #[inline]
-    fn drop(&mut self) {
-        // Only an append moves them: most calls skip the two stores.
-        if self.guard.take_extent_changed() {
-            memory_start.store(self.guard.memory_start() as usize, Ordering::Relaxed);
-            memory_end.store(self.guard.memory_end() as usize, Ordering::Relaxed);
-        }
-    }
+/// Copies the heap's `memory_start` and `memory_end` to the exported
+/// globals; the heap calls it after every append, where run.s stores
+/// `memory_end`.
+fn publish_extent(start: *mut u8, end: *mut u8) {
+    memory_start.store(start as usize, Ordering::Relaxed);
+    memory_end.store(end as usize, Ordering::Relaxed);
 }

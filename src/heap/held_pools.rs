@@ -36,7 +36,20 @@ impl HeldPools {
     /// is one load and a branch.)
     #[inline]
     pub(crate) fn contains(&self, pool: u64) -> bool {
-        self.holds.len() != 0 && self.held().iter().any(|h| h.pool == pool)
+        !self.is_empty() && self.contains_among_holds(pool)
+    }
+
+    /// Whether no guard holds any pool (most programs): one load.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.holds.len() == 0
+    }
+
+    /// [`contains`](HeldPools::contains) once some pool is held: out of
+    /// line, so that the common case stays one load and a branch.
+    #[inline(never)]
+    fn contains_among_holds(&self, pool: u64) -> bool {
+        self.held().iter().any(|h| h.pool == pool)
     }
 
     /// [`Error::PoolHeld`] if a guard holds `pool`.
