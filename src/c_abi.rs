@@ -20,6 +20,27 @@
 //! zero-extends, and run.s reads the whole 64-bit register. So the port reads
 //! the `int` and zero-extends it: pool -1 is stored as 4294967295 and size -1
 //! asks for a 4 GiB + 31 byte block, exactly as in `docs/original-behaviour.md` A.4.
+//!
+//! # Fast paths
+//!
+//! run.s's `deallocate` is three instructions and its `allocate` of a block
+//! that fits at once about a dozen; the port adds a lock, a pointer check and
+//! a held-pool check. To keep that addition small, `allocate` and
+//! `deallocate` are split the way production allocators split theirs:
+//!
+//! * a **fast path**, inlined into the exported function: the lock is free
+//!   (one `lock cmpxchg`), no Rust guard holds any pool (one load), and then
+//!   the asm walk finds a block, or the hash index finds the pointer. It
+//!   needs only caller-saved registers, so the exported functions save none;
+//! * **slow paths** (`*_after_waiting`: the lock was taken or never used;
+//!   `allocate_rest`: no block fits, or some pool is held), out of line. The
+//!   fast path hands them the locked heap as its last act, so the call is a
+//!   `jmp`; they are `extern "C"` only so that they cannot unwind, which is
+//!   what lets that call be a `jmp`.
+//!
+//! `benches/constant.sh` measures the result: a `deallocate` plus a reusing
+//! `allocate`, with the C driver's loop around them, cost 97 instructions
+//! where run.s's cost 32 (`docs/perf/issue12.md`).
 
 use core::ffi::{c_int, c_void};
 use core::ptr;
