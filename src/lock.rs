@@ -16,8 +16,10 @@
 //!   `malloc` takes its arena locks around `fork`): the forking thread takes
 //!   the lock before `fork` and both sides release it after. If the forking
 //!   thread already holds it (`fork` inside a callback under the lock), the
-//!   handlers leave it alone: the same thread, with the same thread-local
-//!   identity, owns it in both processes and releases it as usual.
+//!   handlers leave it alone: the same thread, with the same thread
+//!   pointer, owns it in both processes and releases it as usual. (The
+//!   process heap registers the handlers in a first-use hook, see
+//!   [`Lock::with_first_use`].)
 //! * **No `malloc`.** The lock is two atomics and the `futex` syscall, so
 //!   taking it can never move the program break.
 //!
