@@ -363,7 +363,7 @@ impl<S: BreakSource> Heap<S> {
             old_end
         } else {
             // Someone shrank the break into our memory: never write there.
-            if self.owns(self.source.current()) {
+            if self.owns_break(self.source.current()) {
                 return Err(Error::BreakBelowHeap);
             }
             // Room for a new segment first, so that a table that cannot grow
@@ -467,6 +467,18 @@ impl<S: BreakSource> Heap<S> {
     /// Whether `address` lies in memory the heap owns.
     fn owns(&self, address: *mut u8) -> bool {
         self.segment_at(address as usize).is_some()
+    }
+
+    /// [`owns`](Heap::owns) for the break an append is about to grow from.
+    /// The usual answer needs no search: with one segment, the break where
+    /// the heap's last growth left it is the end of the segment's memory,
+    /// which the heap does not own yet.
+    #[inline]
+    fn owns_break(&self, current: *mut u8) -> bool {
+        if current == self.break_end && self.segments.len() == 1 {
+            return false;
+        }
+        self.owns(current)
     }
 
     /// Whether `start..end` overlaps memory the heap owns.

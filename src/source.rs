@@ -173,6 +173,7 @@ impl ProcessBreak {
 // sbrk, and never shrinks the break below it. With mappings: Arena keeps
 // BreakSource's promises, and full arenas are leaked, never unmapped.
 unsafe impl BreakSource for ProcessBreak {
+    #[inline]
     fn current(&self) -> *mut u8 {
         if self.uses_break() {
             // SAFETY: sbrk(0) only reads the break (one brk(0) syscall the
@@ -185,6 +186,7 @@ unsafe impl BreakSource for ProcessBreak {
         }
     }
 
+    #[inline]
     fn grow(&mut self, increment: usize) -> Result<*mut u8, Refusal> {
         if self.uses_break() {
             Self::grow_break(increment)
