@@ -121,6 +121,7 @@ impl ProcessBreak {
         !self.threaded && libc_single_threaded()
     }
 
+    #[inline]
     fn grow_break(increment: usize) -> Result<*mut u8, Refusal> {
         let increment = isize::try_from(increment).map_err(|_| Refusal::TooLarge)?;
         // SAFETY: a positive increment never shrinks the break, so no one's
