@@ -345,8 +345,8 @@ impl<S: BreakSource> Heap<S> {
 
     /// Ports `allocate_move_break`: append a block of `size_with_header`
     /// bytes at the end, moving the break first.
-    // ANCHOR: allocate_move_break
     #[inline]
+    // ANCHOR: allocate_move_break
     fn allocate_move_break(
         &mut self,
         pool: u64,
