@@ -16,11 +16,18 @@ CFLAGS=(-O2 -g -Wall)
 # Neither flag changes the original's instructions.
 LDFLAGS=(-no-pie -Wl,--gc-sections)
 
+# c_library [CARGO ARGS]: target/c-lib/libbrk_pools.a, the static library as
+# a C program links it: Cargo.toml's c-lib profile (release with fat LTO
+# across the crate and std; only a staticlib-only build gets LTO).
+c_library() {
+    cargo rustc --profile c-lib --quiet --lib --crate-type staticlib "$@"
+}
+
 # build_workloads [NAME:FEATURE ...]
-# Builds $BIN/workload-original (run.s), $BIN/workload-port (libbrk_pools.a,
-# default features),
-# $BIN/workload-malloc (glibc malloc behind the same API), and for each
-# NAME:FEATURE $BIN/workload-NAME, linked with the library built with FEATURE.
+# Builds $BIN/workload-original (run.s), $BIN/workload-port (c_library,
+# default features), $BIN/workload-malloc (glibc malloc behind the same API),
+# and for each NAME:FEATURE $BIN/workload-NAME, linked with the library built
+# with FEATURE.
 build_workloads() {
     mkdir -p "$BIN"
     echo "building" >&2
@@ -28,12 +35,12 @@ build_workloads() {
     for spec in "$@"; do
         name=${spec%%:*}
         feature=${spec#*:}
-        cargo build --release --quiet --features "$feature"
-        cp target/release/libbrk_pools.a "$BIN/libbrk_pools-$name.a"
+        c_library --features "$feature"
+        cp target/c-lib/libbrk_pools.a "$BIN/libbrk_pools-$name.a"
         gcc "${CFLAGS[@]}" "${LDFLAGS[@]}" "$W" "$BIN/libbrk_pools-$name.a" -lpthread -ldl -lm -o "$BIN/workload-$name"
     done
-    cargo build --release --quiet
-    cp target/release/libbrk_pools.a "$BIN/libbrk_pools.a"
+    c_library
+    cp target/c-lib/libbrk_pools.a "$BIN/libbrk_pools.a"
     gcc "${CFLAGS[@]}" "${LDFLAGS[@]}" "$W" asm/run.s -o "$BIN/workload-original"
     gcc "${CFLAGS[@]}" "${LDFLAGS[@]}" "$W" "$BIN/libbrk_pools.a" -lpthread -ldl -lm -o "$BIN/workload-port"
     gcc "${CFLAGS[@]}" "${LDFLAGS[@]}" "$W" benches/c/malloc_pools.c -o "$BIN/workload-malloc"
