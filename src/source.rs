@@ -52,11 +52,15 @@ unsafe extern "C" {
 
 /// The current program break, like `sbrk(0)` but without the call once
 /// glibc knows the break (issue 12: one `sbrk(0)` per append cost ~15
-/// instructions). Only while single-threaded, as every use of the break.
+/// instructions).
+///
+/// # Safety
+/// The process must be single-threaded ([`libc_single_threaded`]), as for
+/// every use of the break: then no other thread runs `sbrk` and writes
+/// `__curbrk` while it is read.
 #[inline]
-fn break_now() -> *mut u8 {
-    // SAFETY: the caller holds the heap's lock in a single-threaded process
-    // (ProcessBreak::uses_break), so no other thread runs sbrk and writes
+unsafe fn break_now() -> *mut u8 {
+    // SAFETY: single-threaded (the caller's promise): nothing writes
     // __curbrk concurrently.
     let cached = unsafe { core::ptr::read_volatile(&raw const __curbrk) };
     if cached.is_null() {
@@ -201,7 +205,8 @@ unsafe impl BreakSource for ProcessBreak {
     #[inline]
     fn current(&self) -> *mut u8 {
         if self.uses_break() {
-            break_now()
+            // SAFETY: uses_break says the process is single-threaded.
+            unsafe { break_now() }
         } else {
             self.mapped
                 .as_ref()
