@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Same-workload comparison: benches/c/workload.c linked with the original
-# (asm/run.s), the port (target/release/libbrk_pools.a, faithful and with
+# (asm/run.s), the port (target/c-lib/libbrk_pools.a, faithful and with
 # --features batched-brk) and glibc malloc (benches/c/malloc_pools.c).
 #
 #   bash benches/compare.sh            # everything, about a minute on 2 cores

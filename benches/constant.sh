@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The port's constant per call (issue 12, item 1), whole-program callgrind
 # instructions of benches/c/workload.c linked with the original (asm/run.s),
-# the port (target/release/libbrk_pools.a) and the port with --features
+# the port (target/c-lib/libbrk_pools.a) and the port with --features
 # indexed-fit:
 #
 #   mixed   issue 12's fixed mixed workload, whole program: port / original

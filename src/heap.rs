@@ -366,6 +366,7 @@ impl<S: BreakSource> Heap<S> {
 
     /// Ports `allocate_move_break`: append a block of `size_with_header`
     /// bytes at the end, moving the break first.
+    #[inline]
     // ANCHOR: allocate_move_break
     fn allocate_move_break(
         &mut self,
@@ -384,7 +385,7 @@ impl<S: BreakSource> Heap<S> {
             old_end
         } else {
             // Someone shrank the break into our memory: never write there.
-            if self.owns(self.source.current()) {
+            if self.owns_break(self.source.current()) {
                 return Err(Error::BreakBelowHeap);
             }
             // Room for a new segment first, so that a table that cannot grow
@@ -490,6 +491,18 @@ impl<S: BreakSource> Heap<S> {
     /// Whether `address` lies in memory the heap owns.
     fn owns(&self, address: *mut u8) -> bool {
         self.segment_at(address as usize).is_some()
+    }
+
+    /// [`owns`](Heap::owns) for the break an append is about to grow from.
+    /// The usual answer needs no search: with one segment, the break where
+    /// the heap's last growth left it is the end of the segment's memory,
+    /// which the heap does not own yet.
+    #[inline]
+    fn owns_break(&self, current: *mut u8) -> bool {
+        if current == self.break_end && self.segments.len() == 1 {
+            return false;
+        }
+        self.owns(current)
     }
 
     /// Whether `start..end` overlaps memory the heap owns.

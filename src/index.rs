@@ -51,6 +51,7 @@ impl BlockIndex {
 
     /// Records a block appended after every recorded one of its segment.
     /// Fails only if the kernel refuses memory; the index is unchanged then.
+    #[inline]
     pub(crate) fn push(&mut self, block: usize) -> Result<(), NoMemory> {
         let needed = 2 * (self.starts.len() + 1);
         if needed > self.slots.len() {
@@ -111,6 +112,8 @@ impl BlockIndex {
 
     /// A table of `size` (a power of two) empty slots, with every recorded
     /// start in it, and room for one more start.
+    #[cold]
+    #[inline(never)]
     fn rebuild(&mut self, size: usize) -> Result<(), NoMemory> {
         self.starts.reserve(1)?;
         self.slots = MappedVec::zeroed(size)?;

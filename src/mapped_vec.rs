@@ -53,11 +53,22 @@ impl<T: Copy> MappedVec<T> {
 
     /// Makes room for `additional` more items, so that that many pushes
     /// cannot fail.
+    #[inline]
     pub(crate) fn reserve(&mut self, additional: usize) -> Result<(), NoMemory> {
-        let needed = self.len.checked_add(additional).ok_or(NoMemory)?;
-        if needed <= self.capacity {
+        // Nearly every call has room already: one subtraction and a compare
+        // (len <= capacity always), inlined; the mapping work is out of line.
+        if additional <= self.capacity - self.len {
             return Ok(());
         }
+        self.grow_for(additional)
+    }
+
+    /// [`reserve`](MappedVec::reserve) when the mapping is too small: map
+    /// it, or remap it at twice the size (or more, if asked).
+    #[cold]
+    #[inline(never)]
+    fn grow_for(&mut self, additional: usize) -> Result<(), NoMemory> {
+        let needed = self.len.checked_add(additional).ok_or(NoMemory)?;
         let first = (4096 / size_of::<T>().max(1)).max(1);
         let capacity = needed.max(self.capacity * 2).max(first);
         let bytes = capacity.checked_mul(size_of::<T>()).ok_or(NoMemory)?;
@@ -94,6 +105,7 @@ impl<T: Copy> MappedVec<T> {
     }
 
     /// Appends `item`.
+    #[inline]
     pub(crate) fn push(&mut self, item: T) -> Result<(), NoMemory> {
         self.reserve(1)?;
         // SAFETY: len < capacity, so the slot lies in the mapping.

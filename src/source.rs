@@ -42,6 +42,34 @@ unsafe extern "C" {
     /// glibc (2.32 and later): non-zero while the process has never had a
     /// second thread. `pthread_create` clears it; glibc never sets it again.
     static __libc_single_threaded: core::ffi::c_char;
+
+    /// glibc: the program break as `sbrk` last saw it, the value `sbrk(0)`
+    /// returns (null until glibc first reads the break). Exported by every
+    /// x86-64 glibc (`__curbrk@GLIBC_2.2.5`); `sbrk` keeps it right, and
+    /// `malloc` moves the break only through `sbrk`.
+    static __curbrk: *mut core::ffi::c_void;
+}
+
+/// The current program break, like `sbrk(0)` but without the call once
+/// glibc knows the break (issue 12: one `sbrk(0)` per append cost ~15
+/// instructions).
+///
+/// # Safety
+/// The process must be single-threaded ([`libc_single_threaded`]), as for
+/// every use of the break: then no other thread runs `sbrk` and writes
+/// `__curbrk` while it is read.
+#[inline]
+unsafe fn break_now() -> *mut u8 {
+    // SAFETY: single-threaded (the caller's promise): nothing writes
+    // __curbrk concurrently.
+    let cached = unsafe { core::ptr::read_volatile(&raw const __curbrk) };
+    if cached.is_null() {
+        // SAFETY: sbrk(0) only reads the break (one brk(0) syscall, which
+        // also sets __curbrk).
+        unsafe { libc::sbrk(0).cast() }
+    } else {
+        cached.cast()
+    }
 }
 
 /// Whether glibc says the process is (and always was) single-threaded.
@@ -121,6 +149,7 @@ impl ProcessBreak {
         !self.threaded && libc_single_threaded()
     }
 
+    #[inline]
     fn grow_break(increment: usize) -> Result<*mut u8, Refusal> {
         let increment = isize::try_from(increment).map_err(|_| Refusal::TooLarge)?;
         // SAFETY: a positive increment never shrinks the break, so no one's
@@ -173,11 +202,11 @@ impl ProcessBreak {
 // sbrk, and never shrinks the break below it. With mappings: Arena keeps
 // BreakSource's promises, and full arenas are leaked, never unmapped.
 unsafe impl BreakSource for ProcessBreak {
+    #[inline]
     fn current(&self) -> *mut u8 {
         if self.uses_break() {
-            // SAFETY: sbrk(0) only reads the break (one brk(0) syscall the
-            // first time, glibc's cached value after that).
-            unsafe { libc::sbrk(0).cast() }
+            // SAFETY: uses_break says the process is single-threaded.
+            unsafe { break_now() }
         } else {
             self.mapped
                 .as_ref()
@@ -185,6 +214,7 @@ unsafe impl BreakSource for ProcessBreak {
         }
     }
 
+    #[inline]
     fn grow(&mut self, increment: usize) -> Result<*mut u8, Refusal> {
         if self.uses_break() {
             Self::grow_break(increment)

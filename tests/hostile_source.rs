@@ -73,3 +73,34 @@ fn memory_overlapping_the_heap_is_refused_and_not_recorded() {
     assert_eq!(heap.blocks().count(), 3);
     assert_eq!(heap.segments().len(), 1);
 }
+
+/// A break that reads as exactly where the heap's last growth ended can still
+/// be inside the heap: the start of an older segment that lies just above
+/// the newest one. The append must be refused before growing, as for any
+/// break inside the heap (only with one segment is that break never the
+/// heap's).
+#[test]
+fn a_break_at_the_start_of_an_older_segment_is_refused() {
+    let mut heap = Heap::new(Rewinding {
+        arena: Arena::new(1 << 20).unwrap(),
+        current_at: Cell::new(None),
+        grow_at: Cell::new(None),
+    });
+    heap.allocate(1, 100).unwrap(); // segment 0 at +0 (132 bytes)
+    heap.source().grow_at.set(Some(2000));
+    heap.allocate(2, 100).unwrap(); // segment 1 at +2000
+    heap.source().grow_at.set(Some(1868));
+    heap.allocate(3, 100).unwrap(); // segment 2 at +1868, ending at +2000
+    assert_eq!(heap.segments().len(), 3);
+    let before = layout(&heap);
+    let segments = heap.segments().to_vec();
+    let arena_break = heap.source().arena.current();
+
+    // The break reads as segment 2's end, which is segment 1's start.
+    heap.source().current_at.set(Some(2000));
+    assert_eq!(heap.break_end(), heap.source().current());
+    assert_eq!(heap.allocate(4, 100), Err(Error::BreakBelowHeap));
+    assert_eq!(layout(&heap), before);
+    assert_eq!(heap.segments(), segments.as_slice());
+    assert_eq!(heap.source().arena.current(), arena_break, "no growth");
+}
