@@ -73,6 +73,17 @@ pub(crate) struct FitIndex {
     capacity: usize,
     /// The slot of leaf 0 (block position 0).
     leaf_start: usize,
+    /// A lowering [`FitIndex::set`] has not applied yet (see "Deferred
+    /// lowering" in the module docs): its leaf and the nodes above still
+    /// hold the old value.
+    deferred: Option<Deferred>,
+}
+
+/// A block's new, lower free size, not yet written to the tree.
+#[derive(Debug, Clone, Copy)]
+struct Deferred {
+    position: usize,
+    free_size: u64,
 }
 
 // SAFETY: the index owns its mapping; nothing in it is tied to a thread.
@@ -138,6 +149,7 @@ impl FitIndex {
         len: 0,
         capacity: 0,
         leaf_start: 0,
+        deferred: None,
     };
 
     /// How many blocks are recorded.
@@ -173,22 +185,86 @@ impl FitIndex {
     }
 
     /// Block `position` is now free with `free_size` bytes, or in use (0).
+    ///
+    /// A lowering (an allocate taking the block) is deferred to the next
+    /// call: if that call is a `set` of the same block (the block freed
+    /// again), the two updates cancel out and the tree above the leaf is
+    /// never touched.
     pub(crate) fn set(&mut self, position: usize, free_size: u64) {
         assert!(position < self.len, "block {position} not in the fit index");
+        match self.deferred.take() {
+            Some(deferred) if deferred.position == position => {}
+            Some(deferred) => self.apply(deferred),
+            None => {}
+        }
+        // SAFETY: position < len <= capacity: the leaf is mapped.
+        let current = unsafe { *self.nodes.add(self.leaf_start + position) };
+        if free_size < current {
+            self.deferred = Some(Deferred {
+                position,
+                free_size,
+            });
+        } else {
+            self.raise(position, free_size);
+        }
+    }
+
+    /// Applies a deferred lowering, if any.
+    #[inline(always)]
+    fn apply_deferred(&mut self) {
+        if let Some(deferred) = self.deferred.take() {
+            self.apply(deferred);
+        }
+    }
+
+    /// Lowers a leaf and every node whose largest value came from it: going
+    /// up, a parent changes only while it held the leaf's old value and the
+    /// siblings' new largest differs from it.
+    #[cold]
+    fn apply(
+        &mut self,
+        Deferred {
+            position,
+            free_size,
+        }: Deferred,
+    ) {
         let mut slot = self.leaf_start + position;
         // SAFETY: slot < leaf_start + capacity, inside the mapping; each
         // parent is an inner slot (ROOT ..= leaf_start) and its group of
         // siblings lies inside the mapping (a leaf's group ends at most at
         // leaf_start + capacity, a multiple of 8).
         unsafe {
+            let old = *self.nodes.add(slot);
             *self.nodes.add(slot) = free_size;
             while slot != ROOT {
                 let largest = largest_of(self.siblings(slot & !(FANOUT - 1)));
                 slot = parent(slot);
+                // The parent held `old` or more; if more, or if a sibling
+                // still holds `old`, it keeps its value and so does every
+                // node above it.
                 if *self.nodes.add(slot) == largest {
-                    break; // then nothing above it changes either
+                    break;
                 }
+                debug_assert_eq!(*self.nodes.add(slot), old);
                 *self.nodes.add(slot) = largest;
+            }
+        }
+    }
+
+    /// Raises (or keeps) a leaf: each node above becomes the larger of its
+    /// value and `free_size`, up to the first that is already at least that.
+    #[inline(always)]
+    fn raise(&mut self, position: usize, free_size: u64) {
+        let mut slot = self.leaf_start + position;
+        // SAFETY: slot and its ancestors (parents down to ROOT) are mapped.
+        unsafe {
+            *self.nodes.add(slot) = free_size;
+            while slot != ROOT {
+                slot = parent(slot);
+                if *self.nodes.add(slot) >= free_size {
+                    break;
+                }
+                *self.nodes.add(slot) = free_size;
             }
         }
     }
@@ -196,11 +272,12 @@ impl FitIndex {
     /// The first block in walk order whose free size is at least `size`.
     /// `size` counts the header, so it is never 0 (an in-use block, 0 here,
     /// must never fit).
-    pub(crate) fn first_fit(&self, size: u64) -> Option<usize> {
+    pub(crate) fn first_fit(&mut self, size: u64) -> Option<usize> {
         assert!(size > 0, "a request with its header is at least 32 bytes");
         if self.len == 0 {
             return None;
         }
+        self.apply_deferred();
         // SAFETY: the root is mapped; every slot visited below the root is a
         // child of a node whose value is at least `size` (not 0), and nodes
         // above missing leaves are 0, so each group read is mapped.
@@ -220,6 +297,7 @@ impl FitIndex {
     /// Sets every leaf from `free_sizes` (one per recorded block, in walk
     /// order) and rebuilds the inner nodes: O(N), for `deallocate_pool`.
     pub(crate) fn refill(&mut self, free_sizes: impl Iterator<Item = u64>) {
+        self.deferred = None; // every leaf is written again
         let mut position = 0;
         for free_size in free_sizes {
             assert!(position < self.len, "more blocks than the fit index holds");
@@ -247,6 +325,7 @@ impl FitIndex {
     }
 
     fn grow(&mut self) -> Result<(), ()> {
+        self.apply_deferred(); // the leaves are copied as they are
         let capacity = (self.capacity * 2).max(FIRST_CAPACITY);
         let (leaf_start, slots) = layout(capacity).ok_or(())?;
         let bytes = slots.checked_mul(size_of::<u64>()).ok_or(())?;
@@ -332,7 +411,7 @@ mod tests {
         model.iter().position(|&free| free != 0 && free >= size)
     }
 
-    fn check_all_sizes(index: &FitIndex, model: &[u64], context: &str) {
+    fn check_all_sizes(index: &mut FitIndex, model: &[u64], context: &str) {
         assert_eq!(index.len(), model.len(), "{context}");
         let mut sizes: Vec<u64> = model
             .iter()
@@ -348,9 +427,33 @@ mod tests {
         }
     }
 
+    /// Once any deferred lowering is applied, every leaf is the model's and
+    /// every inner node the largest of its children.
+    fn check_every_node(index: &mut FitIndex, model: &[u64], context: &str) {
+        index.apply_deferred();
+        // SAFETY: only slots below leaf_start + capacity are read: mapped.
+        let slot = |slot: usize| unsafe { *index.nodes.add(slot) };
+        for (position, &free) in model.iter().enumerate() {
+            assert_eq!(
+                slot(index.leaf_start + position),
+                free,
+                "{context}: leaf {position}"
+            );
+        }
+        for node in ROOT..index.leaf_start {
+            let first = first_child(node);
+            let expected = if first >= index.leaf_start + index.capacity {
+                0
+            } else {
+                (first..first + FANOUT).map(slot).max().unwrap()
+            };
+            assert_eq!(slot(node), expected, "{context}: node {node}");
+        }
+    }
+
     #[test]
     fn an_empty_index_fits_nothing() {
-        let index = FitIndex::EMPTY;
+        let mut index = FitIndex::EMPTY;
         assert_eq!(index.first_fit(32), None);
     }
 
@@ -391,7 +494,10 @@ mod tests {
                     }
                     3..=5 if !model.is_empty() => {
                         let position = rng.below(model.len() as u64) as usize;
-                        let free = 32 + rng.below(200);
+                        let free = match rng.below(4) {
+                            0 => 0,
+                            _ => 32 + rng.below(200),
+                        };
                         index.set(position, free);
                         model[position] = free;
                     }
@@ -403,6 +509,18 @@ mod tests {
                         if let Some(position) = found {
                             index.set(position, 0);
                             model[position] = 0;
+                            // Sometimes the block is freed again at once
+                            // (the deferred lowering cancels), with its old
+                            // size or another one.
+                            if rng.below(4) == 0 {
+                                let free = if rng.below(2) == 0 {
+                                    size
+                                } else {
+                                    32 + rng.below(200)
+                                };
+                                index.set(position, free);
+                                model[position] = free;
+                            }
                         }
                     }
                     _ if !model.is_empty() => {
@@ -417,11 +535,14 @@ mod tests {
                     _ => {}
                 }
                 if step % 500 == 0 {
-                    check_all_sizes(&index, &model, &context);
+                    check_all_sizes(&mut index, &model, &context);
+                }
+                if step % 50 == 0 {
+                    check_every_node(&mut index, &model, &context);
                 }
             }
             assert!(index.capacity >= 2048, "the test must cross regrowths");
-            check_all_sizes(&index, &model, &format!("seed {seed} end"));
+            check_all_sizes(&mut index, &model, &format!("seed {seed} end"));
         }
     }
 
