@@ -190,6 +190,7 @@ impl FitIndex {
     /// call: if that call is a `set` of the same block (the block freed
     /// again), the two updates cancel out and the tree above the leaf is
     /// never touched.
+    #[inline]
     pub(crate) fn set(&mut self, position: usize, free_size: u64) {
         assert!(position < self.len, "block {position} not in the fit index");
         match self.deferred.take() {
@@ -272,6 +273,7 @@ impl FitIndex {
     /// The first block in walk order whose free size is at least `size`.
     /// `size` counts the header, so it is never 0 (an in-use block, 0 here,
     /// must never fit).
+    #[inline]
     pub(crate) fn first_fit(&mut self, size: u64) -> Option<usize> {
         assert!(size > 0, "a request with its header is at least 32 bytes");
         if self.len == 0 {
@@ -292,6 +294,21 @@ impl FitIndex {
             }
             Some(slot - self.leaf_start)
         }
+    }
+
+    /// [`FitIndex::first_fit`], and the block found is in use from now on
+    /// (free size 0), as if `set(position, 0)` followed. For an allocate
+    /// whose caller gives the index up if it cannot take the block.
+    #[inline]
+    pub(crate) fn take_first_fit(&mut self, size: u64) -> Option<usize> {
+        let position = self.first_fit(size)?;
+        // first_fit applied any deferred lowering, and the leaf holds at
+        // least `size` (not 0): taking it is a lowering, deferred.
+        self.deferred = Some(Deferred {
+            position,
+            free_size: 0,
+        });
+        Some(position)
     }
 
     /// Sets every leaf from `free_sizes` (one per recorded block, in walk
