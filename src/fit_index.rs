@@ -342,7 +342,8 @@ impl FitIndex {
     }
 
     fn grow(&mut self) -> Result<(), ()> {
-        self.apply_deferred(); // the leaves are copied as they are
+        // A deferred lowering names a position, not a slot: it survives the
+        // copy below and is applied to the new tree.
         let capacity = (self.capacity * 2).max(FIRST_CAPACITY);
         let (leaf_start, slots) = layout(capacity).ok_or(())?;
         let bytes = slots.checked_mul(size_of::<u64>()).ok_or(())?;
@@ -519,12 +520,20 @@ mod tests {
                         model[position] = free;
                     }
                     6..=8 => {
-                        // An allocate: take the first fit, as the heap does.
+                        // An allocate: take the first fit, as the heap does
+                        // (or find it, then set it to 0).
                         let size = 32 + rng.below(220);
-                        let found = index.first_fit(size);
+                        let found = if rng.below(2) == 0 {
+                            index.take_first_fit(size)
+                        } else {
+                            let found = index.first_fit(size);
+                            if let Some(position) = found {
+                                index.set(position, 0);
+                            }
+                            found
+                        };
                         assert_eq!(found, naive_first_fit(&model, size), "{context}");
                         if let Some(position) = found {
-                            index.set(position, 0);
                             model[position] = 0;
                             // Sometimes the block is freed again at once
                             // (the deferred lowering cancels), with its old
