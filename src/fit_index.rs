@@ -28,9 +28,41 @@
 //! `trailing_zeros`, was measured slower: 549 instructions and ~73 ns per
 //! reusing allocate at N = 10 000 against the scan's 392 and ~38 ns, since the
 //! mask lengthens each level's chain; the scan's branches can mispredict on
-//! workloads whose requests jump around, the mask's cannot.) An update
-//! recomputes, level by level up, the largest of the eight siblings (again
-//! one line) and stops as soon as a parent keeps its value.
+//! workloads whose requests jump around, the mask's cannot.)
+//!
+//! # Updates
+//!
+//! A block freed (a leaf raised) climbs only while the parent is smaller,
+//! setting it to the new value: no sibling is read. A block taken or shrunk
+//! (a leaf lowered) changes a parent only if the parent held the old value:
+//! going up, each level recomputes the largest of the eight siblings (one
+//! line) and stops as soon as a parent keeps its value.
+//!
+//! # Deferred lowering
+//!
+//! A lowering is not applied at once: the index remembers it (one at most)
+//! and applies it at the start of the next call that reads or changes the
+//! tree ([`FitIndex::first_fit`], or [`FitIndex::set`] of another block). If
+//! that next call is a `set` of the same block, the lowering is dropped and
+//! only the new value counts: a block taken and freed again with its size
+//! (`allocate` then `deallocate`, the commonest reuse) leaves the tree above
+//! the leaf untouched, where it used to cost a lowering and a raise through
+//! every level. Any other sequence costs what it did (the lowering is only
+//! done later), and every answer is the same, since every read applies the
+//! pending lowering first.
+//!
+//! # The last answer
+//!
+//! `first_fit` remembers its last answer from the tree: the request size `s`
+//! and the block `p` it found, which means that no block before `p` has `s`
+//! or more bytes free. That stays true while blocks are taken or shrink
+//! anywhere, and while blocks after `p` are freed; a block freed before `p`
+//! with `s` or more bytes becomes the answer itself (each raise compares its
+//! position and size with the answer's, two compares). A request of exactly
+//! `s` then gets `p` without a descent if `p` itself still fits, which is
+//! what a block freed and asked for again with the same size does. Any other
+//! request descends, and its answer replaces the last one. `refill` forgets
+//! it.
 //!
 //! # Layout
 //!
@@ -77,6 +109,11 @@ pub(crate) struct FitIndex {
     /// lowering" in the module docs): its leaf and the nodes above still
     /// hold the old value.
     deferred: Option<Deferred>,
+    /// The last answer of [`FitIndex::first_fit`] (see "The last answer" in
+    /// the module docs): no block before `last_fit_position` has a free
+    /// size of `last_fit_size` or more. `last_fit_size` 0: no answer kept.
+    last_fit_size: u64,
+    last_fit_position: usize,
 }
 
 /// A block's new, lower free size, not yet written to the tree.
@@ -150,6 +187,8 @@ impl FitIndex {
         capacity: 0,
         leaf_start: 0,
         deferred: None,
+        last_fit_size: 0,
+        last_fit_position: 0,
     };
 
     /// How many blocks are recorded.
@@ -256,6 +295,10 @@ impl FitIndex {
     /// value and `free_size`, up to the first that is already at least that.
     #[inline(always)]
     fn raise(&mut self, position: usize, free_size: u64) {
+        if position < self.last_fit_position && free_size >= self.last_fit_size {
+            // The block fits the last answer's size and comes first now.
+            self.last_fit_position = position;
+        }
         let mut slot = self.leaf_start + position;
         // SAFETY: slot and its ancestors (parents down to ROOT) are mapped.
         unsafe {
@@ -280,10 +323,18 @@ impl FitIndex {
             return None;
         }
         self.apply_deferred();
-        // SAFETY: the root is mapped; every slot visited below the root is a
-        // child of a node whose value is at least `size` (not 0), and nodes
-        // above missing leaves are 0, so each group read is mapped.
+        // SAFETY: the root and the leaves below len are mapped; every slot
+        // visited below the root is a child of a node whose value is at
+        // least `size` (not 0), and nodes above missing leaves are 0, so each
+        // group read is mapped.
         unsafe {
+            // The last answer still holds if it was for this size and its
+            // block still fits: no block before it fits.
+            if size == self.last_fit_size
+                && *self.nodes.add(self.leaf_start + self.last_fit_position) >= size
+            {
+                return Some(self.last_fit_position);
+            }
             if *self.nodes.add(ROOT) < size {
                 return None;
             }
@@ -292,7 +343,10 @@ impl FitIndex {
                 let first = first_child(slot);
                 slot = first + first_at_least(self.siblings(first), size);
             }
-            Some(slot - self.leaf_start)
+            let position = slot - self.leaf_start;
+            self.last_fit_size = size;
+            self.last_fit_position = position;
+            Some(position)
         }
     }
 
@@ -315,6 +369,8 @@ impl FitIndex {
     /// order) and rebuilds the inner nodes: O(N), for `deallocate_pool`.
     pub(crate) fn refill(&mut self, free_sizes: impl Iterator<Item = u64>) {
         self.deferred = None; // every leaf is written again
+        self.last_fit_size = 0;
+        self.last_fit_position = 0;
         let mut position = 0;
         for free_size in free_sizes {
             assert!(position < self.len, "more blocks than the fit index holds");
@@ -514,6 +570,7 @@ mod tests {
                         let position = rng.below(model.len() as u64) as usize;
                         let free = match rng.below(4) {
                             0 => 0,
+                            1 => [48, 64, 96][rng.below(3) as usize],
                             _ => 32 + rng.below(200),
                         };
                         index.set(position, free);
@@ -521,8 +578,14 @@ mod tests {
                     }
                     6..=8 => {
                         // An allocate: take the first fit, as the heap does
-                        // (or find it, then set it to 0).
-                        let size = 32 + rng.below(220);
+                        // (or find it, then set it to 0). Half the sizes come
+                        // from a short list, so the last answer is often
+                        // asked for again.
+                        let size = if rng.below(2) == 0 {
+                            [48, 64, 96][rng.below(3) as usize]
+                        } else {
+                            32 + rng.below(220)
+                        };
                         let found = if rng.below(2) == 0 {
                             index.take_first_fit(size)
                         } else {
@@ -538,7 +601,7 @@ mod tests {
                             // Sometimes the block is freed again at once
                             // (the deferred lowering cancels), with its old
                             // size or another one.
-                            if rng.below(4) == 0 {
+                            if rng.below(3) == 0 {
                                 let free = if rng.below(2) == 0 {
                                     size
                                 } else {
@@ -587,6 +650,31 @@ mod tests {
                 assert_eq!(parent(child), slot, "child {child} of {slot}");
             }
         }
+    }
+
+    /// The last answer is reused only while no earlier block fits and its
+    /// own block still does.
+    #[test]
+    fn the_last_answer_gives_way_to_an_earlier_fitting_block() {
+        let mut index = FitIndex::EMPTY;
+        for free in [0, 0, 0, 0, 48] {
+            index.push(free).unwrap();
+        }
+        assert_eq!(index.first_fit(48), Some(4));
+        index.set(1, 47); // too small: the answer stands
+        assert_eq!(index.first_fit(48), Some(4));
+        index.set(2, 48); // exactly big enough, and earlier
+        assert_eq!(index.first_fit(48), Some(2));
+        index.set(0, 400);
+        assert_eq!(index.first_fit(48), Some(0));
+        assert_eq!(index.take_first_fit(48), Some(0));
+        assert_eq!(index.first_fit(48), Some(2)); // block 0 is taken
+        index.set(0, 48); // freed again: first again
+        assert_eq!(index.first_fit(48), Some(0));
+        index.set(0, 40); // shrunk below the size
+        assert_eq!(index.first_fit(48), Some(2));
+        index.refill([0, 0, 0, 0, 48].into_iter());
+        assert_eq!(index.first_fit(48), Some(4));
     }
 
     #[test]
