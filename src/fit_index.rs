@@ -277,16 +277,19 @@ impl FitIndex {
             let old = *self.nodes.add(slot);
             *self.nodes.add(slot) = free_size;
             while slot != ROOT {
-                let largest = largest_of(self.siblings(slot & !(FANOUT - 1)));
-                slot = parent(slot);
-                // The parent held `old` or more; if more, or if a sibling
-                // still holds `old`, it keeps its value and so does every
-                // node above it.
-                if *self.nodes.add(slot) == largest {
+                let up = parent(slot);
+                // The parent holds `old` or more. If more, its largest child
+                // is another one: it keeps its value, and so does every node
+                // above it.
+                if *self.nodes.add(up) != old {
                     break;
                 }
-                debug_assert_eq!(*self.nodes.add(slot), old);
-                *self.nodes.add(slot) = largest;
+                let largest = largest_of(self.siblings(slot & !(FANOUT - 1)));
+                if largest == old {
+                    break; // a sibling still holds `old`
+                }
+                *self.nodes.add(up) = largest;
+                slot = up;
             }
         }
     }
