@@ -259,7 +259,8 @@ impl FitIndex {
 
     /// Lowers a leaf and every node whose largest value came from it: going
     /// up, a parent changes only while it held the leaf's old value and the
-    /// siblings' new largest differs from it.
+    /// siblings' new largest differs from it. Out of line: an allocate whose
+    /// previous lowering was cancelled never calls it.
     #[cold]
     fn apply(
         &mut self,
