@@ -28,9 +28,41 @@
 //! `trailing_zeros`, was measured slower: 549 instructions and ~73 ns per
 //! reusing allocate at N = 10 000 against the scan's 392 and ~38 ns, since the
 //! mask lengthens each level's chain; the scan's branches can mispredict on
-//! workloads whose requests jump around, the mask's cannot.) An update
-//! recomputes, level by level up, the largest of the eight siblings (again
-//! one line) and stops as soon as a parent keeps its value.
+//! workloads whose requests jump around, the mask's cannot.)
+//!
+//! # Updates
+//!
+//! A block freed (a leaf raised) climbs only while the parent is smaller,
+//! setting it to the new value: no sibling is read. A block taken or shrunk
+//! (a leaf lowered) changes a parent only if the parent held the old value:
+//! going up, each level recomputes the largest of the eight siblings (one
+//! line) and stops as soon as a parent keeps its value.
+//!
+//! # Deferred lowering
+//!
+//! A lowering is not applied at once: the index remembers it (one at most)
+//! and applies it at the start of the next call that reads or changes the
+//! tree ([`FitIndex::first_fit`], or [`FitIndex::set`] of another block). If
+//! that next call is a `set` of the same block, the lowering is dropped and
+//! only the new value counts: a block taken and freed again with its size
+//! (`allocate` then `deallocate`, the commonest reuse) leaves the tree above
+//! the leaf untouched, where it used to cost a lowering and a raise through
+//! every level. Any other sequence costs what it did (the lowering is only
+//! done later), and every answer is the same, since every read applies the
+//! pending lowering first.
+//!
+//! # The last answer
+//!
+//! `first_fit` remembers its last answer from the tree: the request size `s`
+//! and the block `p` it found, which means that no block before `p` has `s`
+//! or more bytes free. That stays true while blocks are taken or shrink
+//! anywhere, and while blocks after `p` are freed; a block freed before `p`
+//! with `s` or more bytes becomes the answer itself (each raise compares its
+//! position and size with the answer's, two compares). A request of exactly
+//! `s` then gets `p` without a descent if `p` itself still fits, which is
+//! what a block freed and asked for again with the same size does. Any other
+//! request descends, and its answer replaces the last one. `refill` forgets
+//! it.
 //!
 //! # Layout
 //!
@@ -73,6 +105,22 @@ pub(crate) struct FitIndex {
     capacity: usize,
     /// The slot of leaf 0 (block position 0).
     leaf_start: usize,
+    /// A lowering [`FitIndex::set`] has not applied yet (see "Deferred
+    /// lowering" in the module docs): its leaf and the nodes above still
+    /// hold the old value.
+    deferred: Option<Deferred>,
+    /// The last answer of [`FitIndex::first_fit`] (see "The last answer" in
+    /// the module docs): no block before `last_fit_position` has a free
+    /// size of `last_fit_size` or more. `last_fit_size` 0: no answer kept.
+    last_fit_size: u64,
+    last_fit_position: usize,
+}
+
+/// A block's new, lower free size, not yet written to the tree.
+#[derive(Debug, Clone, Copy)]
+struct Deferred {
+    position: usize,
+    free_size: u64,
 }
 
 // SAFETY: the index owns its mapping; nothing in it is tied to a thread.
@@ -138,6 +186,9 @@ impl FitIndex {
         len: 0,
         capacity: 0,
         leaf_start: 0,
+        deferred: None,
+        last_fit_size: 0,
+        last_fit_position: 0,
     };
 
     /// How many blocks are recorded.
@@ -173,22 +224,95 @@ impl FitIndex {
     }
 
     /// Block `position` is now free with `free_size` bytes, or in use (0).
+    ///
+    /// A lowering (an allocate taking the block) is deferred to the next
+    /// call: if that call is a `set` of the same block (the block freed
+    /// again), the two updates cancel out and the tree above the leaf is
+    /// never touched.
+    #[inline]
     pub(crate) fn set(&mut self, position: usize, free_size: u64) {
         assert!(position < self.len, "block {position} not in the fit index");
+        match self.deferred.take() {
+            Some(deferred) if deferred.position == position => {}
+            Some(deferred) => self.apply(deferred),
+            None => {}
+        }
+        // SAFETY: position < len <= capacity: the leaf is mapped.
+        let current = unsafe { *self.nodes.add(self.leaf_start + position) };
+        if free_size < current {
+            self.deferred = Some(Deferred {
+                position,
+                free_size,
+            });
+        } else {
+            self.raise(position, free_size);
+        }
+    }
+
+    /// Applies a deferred lowering, if any.
+    #[inline(always)]
+    fn apply_deferred(&mut self) {
+        if let Some(deferred) = self.deferred.take() {
+            self.apply(deferred);
+        }
+    }
+
+    /// Lowers a leaf and every node whose largest value came from it: going
+    /// up, a parent changes only while it held the leaf's old value and the
+    /// siblings' new largest differs from it. Out of line: an allocate whose
+    /// previous lowering was cancelled never calls it.
+    #[cold]
+    fn apply(
+        &mut self,
+        Deferred {
+            position,
+            free_size,
+        }: Deferred,
+    ) {
         let mut slot = self.leaf_start + position;
         // SAFETY: slot < leaf_start + capacity, inside the mapping; each
         // parent is an inner slot (ROOT ..= leaf_start) and its group of
         // siblings lies inside the mapping (a leaf's group ends at most at
         // leaf_start + capacity, a multiple of 8).
         unsafe {
+            let old = *self.nodes.add(slot);
             *self.nodes.add(slot) = free_size;
             while slot != ROOT {
-                let largest = largest_of(self.siblings(slot & !(FANOUT - 1)));
-                slot = parent(slot);
-                if *self.nodes.add(slot) == largest {
-                    break; // then nothing above it changes either
+                let up = parent(slot);
+                // The parent holds `old` or more. If more, its largest child
+                // is another one: it keeps its value, and so does every node
+                // above it.
+                if *self.nodes.add(up) != old {
+                    break;
                 }
-                *self.nodes.add(slot) = largest;
+                let largest = largest_of(self.siblings(slot & !(FANOUT - 1)));
+                if largest == old {
+                    break; // a sibling still holds `old`
+                }
+                *self.nodes.add(up) = largest;
+                slot = up;
+            }
+        }
+    }
+
+    /// Raises (or keeps) a leaf: each node above becomes the larger of its
+    /// value and `free_size`, up to the first that is already at least that.
+    #[inline(always)]
+    fn raise(&mut self, position: usize, free_size: u64) {
+        if position < self.last_fit_position && free_size >= self.last_fit_size {
+            // The block fits the last answer's size and comes first now.
+            self.last_fit_position = position;
+        }
+        let mut slot = self.leaf_start + position;
+        // SAFETY: slot and its ancestors (parents down to ROOT) are mapped.
+        unsafe {
+            *self.nodes.add(slot) = free_size;
+            while slot != ROOT {
+                slot = parent(slot);
+                if *self.nodes.add(slot) >= free_size {
+                    break;
+                }
+                *self.nodes.add(slot) = free_size;
             }
         }
     }
@@ -196,15 +320,25 @@ impl FitIndex {
     /// The first block in walk order whose free size is at least `size`.
     /// `size` counts the header, so it is never 0 (an in-use block, 0 here,
     /// must never fit).
-    pub(crate) fn first_fit(&self, size: u64) -> Option<usize> {
+    #[inline]
+    pub(crate) fn first_fit(&mut self, size: u64) -> Option<usize> {
         assert!(size > 0, "a request with its header is at least 32 bytes");
         if self.len == 0 {
             return None;
         }
-        // SAFETY: the root is mapped; every slot visited below the root is a
-        // child of a node whose value is at least `size` (not 0), and nodes
-        // above missing leaves are 0, so each group read is mapped.
+        self.apply_deferred();
+        // SAFETY: the root and the leaves below len are mapped; every slot
+        // visited below the root is a child of a node whose value is at
+        // least `size` (not 0), and nodes above missing leaves are 0, so each
+        // group read is mapped.
         unsafe {
+            // The last answer still holds if it was for this size and its
+            // block still fits: no block before it fits.
+            if size == self.last_fit_size
+                && *self.nodes.add(self.leaf_start + self.last_fit_position) >= size
+            {
+                return Some(self.last_fit_position);
+            }
             if *self.nodes.add(ROOT) < size {
                 return None;
             }
@@ -213,13 +347,34 @@ impl FitIndex {
                 let first = first_child(slot);
                 slot = first + first_at_least(self.siblings(first), size);
             }
-            Some(slot - self.leaf_start)
+            let position = slot - self.leaf_start;
+            self.last_fit_size = size;
+            self.last_fit_position = position;
+            Some(position)
         }
+    }
+
+    /// [`FitIndex::first_fit`], and the block found is in use from now on
+    /// (free size 0), as if `set(position, 0)` followed. For an allocate
+    /// whose caller gives the index up if it cannot take the block.
+    #[inline]
+    pub(crate) fn take_first_fit(&mut self, size: u64) -> Option<usize> {
+        let position = self.first_fit(size)?;
+        // first_fit applied any deferred lowering, and the leaf holds at
+        // least `size` (not 0): taking it is a lowering, deferred.
+        self.deferred = Some(Deferred {
+            position,
+            free_size: 0,
+        });
+        Some(position)
     }
 
     /// Sets every leaf from `free_sizes` (one per recorded block, in walk
     /// order) and rebuilds the inner nodes: O(N), for `deallocate_pool`.
     pub(crate) fn refill(&mut self, free_sizes: impl Iterator<Item = u64>) {
+        self.deferred = None; // every leaf is written again
+        self.last_fit_size = 0;
+        self.last_fit_position = 0;
         let mut position = 0;
         for free_size in free_sizes {
             assert!(position < self.len, "more blocks than the fit index holds");
@@ -247,6 +402,8 @@ impl FitIndex {
     }
 
     fn grow(&mut self) -> Result<(), ()> {
+        // A deferred lowering names a position, not a slot: it survives the
+        // copy below and is applied to the new tree.
         let capacity = (self.capacity * 2).max(FIRST_CAPACITY);
         let (leaf_start, slots) = layout(capacity).ok_or(())?;
         let bytes = slots.checked_mul(size_of::<u64>()).ok_or(())?;
@@ -332,7 +489,7 @@ mod tests {
         model.iter().position(|&free| free != 0 && free >= size)
     }
 
-    fn check_all_sizes(index: &FitIndex, model: &[u64], context: &str) {
+    fn check_all_sizes(index: &mut FitIndex, model: &[u64], context: &str) {
         assert_eq!(index.len(), model.len(), "{context}");
         let mut sizes: Vec<u64> = model
             .iter()
@@ -348,9 +505,33 @@ mod tests {
         }
     }
 
+    /// Once any deferred lowering is applied, every leaf is the model's and
+    /// every inner node the largest of its children.
+    fn check_every_node(index: &mut FitIndex, model: &[u64], context: &str) {
+        index.apply_deferred();
+        // SAFETY: only slots below leaf_start + capacity are read: mapped.
+        let slot = |slot: usize| unsafe { *index.nodes.add(slot) };
+        for (position, &free) in model.iter().enumerate() {
+            assert_eq!(
+                slot(index.leaf_start + position),
+                free,
+                "{context}: leaf {position}"
+            );
+        }
+        for node in ROOT..index.leaf_start {
+            let first = first_child(node);
+            let expected = if first >= index.leaf_start + index.capacity {
+                0
+            } else {
+                (first..first + FANOUT).map(slot).max().unwrap()
+            };
+            assert_eq!(slot(node), expected, "{context}: node {node}");
+        }
+    }
+
     #[test]
     fn an_empty_index_fits_nothing() {
-        let index = FitIndex::EMPTY;
+        let mut index = FitIndex::EMPTY;
         assert_eq!(index.first_fit(32), None);
     }
 
@@ -391,18 +572,48 @@ mod tests {
                     }
                     3..=5 if !model.is_empty() => {
                         let position = rng.below(model.len() as u64) as usize;
-                        let free = 32 + rng.below(200);
+                        let free = match rng.below(4) {
+                            0 => 0,
+                            1 => [48, 64, 96][rng.below(3) as usize],
+                            _ => 32 + rng.below(200),
+                        };
                         index.set(position, free);
                         model[position] = free;
                     }
                     6..=8 => {
-                        // An allocate: take the first fit, as the heap does.
-                        let size = 32 + rng.below(220);
-                        let found = index.first_fit(size);
+                        // An allocate: take the first fit, as the heap does
+                        // (or find it, then set it to 0). Half the sizes come
+                        // from a short list, so the last answer is often
+                        // asked for again.
+                        let size = if rng.below(2) == 0 {
+                            [48, 64, 96][rng.below(3) as usize]
+                        } else {
+                            32 + rng.below(220)
+                        };
+                        let found = if rng.below(2) == 0 {
+                            index.take_first_fit(size)
+                        } else {
+                            let found = index.first_fit(size);
+                            if let Some(position) = found {
+                                index.set(position, 0);
+                            }
+                            found
+                        };
                         assert_eq!(found, naive_first_fit(&model, size), "{context}");
                         if let Some(position) = found {
-                            index.set(position, 0);
                             model[position] = 0;
+                            // Sometimes the block is freed again at once
+                            // (the deferred lowering cancels), with its old
+                            // size or another one.
+                            if rng.below(3) == 0 {
+                                let free = if rng.below(2) == 0 {
+                                    size
+                                } else {
+                                    32 + rng.below(200)
+                                };
+                                index.set(position, free);
+                                model[position] = free;
+                            }
                         }
                     }
                     _ if !model.is_empty() => {
@@ -417,11 +628,14 @@ mod tests {
                     _ => {}
                 }
                 if step % 500 == 0 {
-                    check_all_sizes(&index, &model, &context);
+                    check_all_sizes(&mut index, &model, &context);
+                }
+                if step % 50 == 0 {
+                    check_every_node(&mut index, &model, &context);
                 }
             }
             assert!(index.capacity >= 2048, "the test must cross regrowths");
-            check_all_sizes(&index, &model, &format!("seed {seed} end"));
+            check_all_sizes(&mut index, &model, &format!("seed {seed} end"));
         }
     }
 
@@ -440,6 +654,31 @@ mod tests {
                 assert_eq!(parent(child), slot, "child {child} of {slot}");
             }
         }
+    }
+
+    /// The last answer is reused only while no earlier block fits and its
+    /// own block still does.
+    #[test]
+    fn the_last_answer_gives_way_to_an_earlier_fitting_block() {
+        let mut index = FitIndex::EMPTY;
+        for free in [0, 0, 0, 0, 48] {
+            index.push(free).unwrap();
+        }
+        assert_eq!(index.first_fit(48), Some(4));
+        index.set(1, 47); // too small: the answer stands
+        assert_eq!(index.first_fit(48), Some(4));
+        index.set(2, 48); // exactly big enough, and earlier
+        assert_eq!(index.first_fit(48), Some(2));
+        index.set(0, 400);
+        assert_eq!(index.first_fit(48), Some(0));
+        assert_eq!(index.take_first_fit(48), Some(0));
+        assert_eq!(index.first_fit(48), Some(2)); // block 0 is taken
+        index.set(0, 48); // freed again: first again
+        assert_eq!(index.first_fit(48), Some(0));
+        index.set(0, 40); // shrunk below the size
+        assert_eq!(index.first_fit(48), Some(2));
+        index.refill([0, 0, 0, 0, 48].into_iter());
+        assert_eq!(index.first_fit(48), Some(4));
     }
 
     #[test]

@@ -699,7 +699,7 @@ impl<S: BreakSource> Heap<S> {
         if !self.fit_usable() {
             return IndexedFit::Unavailable;
         }
-        let Some(position) = self.fit.first_fit(size_with_header) else {
+        let Some(position) = self.fit.take_first_fit(size_with_header) else {
             return IndexedFit::NoneFits;
         };
         let block = self.index.start(position) as *mut u8;
@@ -711,13 +711,11 @@ impl<S: BreakSource> Heap<S> {
             walk::allocate_loop(block, block.wrapping_add(size), pool, size_with_header)
         };
         match NonNull::new(found) {
-            Some(found) => {
-                self.fit.set(position, 0);
-                IndexedFit::Found(found)
-            }
+            Some(found) => IndexedFit::Found(found),
             // The header is not what the index recorded: the program wrote
             // over it (past the end of the block before, say). The walk reads
-            // headers as they are, so from now on walk.
+            // headers as they are, so from now on walk (the index, which
+            // took the block, is given up).
             None => {
                 self.fit_refused = true;
                 IndexedFit::Unavailable
