@@ -92,10 +92,11 @@ fn allocate_locked(mut heap: ProcessHeap, pool: u64, size_with_header: u64) -> *
     }
 }
 
-/// The rest of `allocate`: a guard holds some pool (maybe this one), or no
-/// block fits (`walked`: first fit already ran). Appends, and unlocks when it
-/// returns, so the fast path's call to it is its last instruction: a `jmp`,
-/// since as an `extern "C"` function it cannot unwind into `allocate`.
+/// The rest of `allocate`: a guard holds some pool (`walked` false: the fast
+/// path did nothing yet), or no block fits (`walked` true: no pool is held
+/// and first fit already ran). Appends, and unlocks when it returns, so the
+/// fast path's call to it is its last instruction: a `jmp`, since as an
+/// `extern "C"` function it cannot unwind into `allocate`.
 #[inline(never)]
 extern "C" fn allocate_rest(
     mut heap: ProcessHeap,
@@ -103,11 +104,13 @@ extern "C" fn allocate_rest(
     size_with_header: u64,
     walked: bool,
 ) -> *mut c_void {
-    if heap.is_pool_held(pool) {
-        return ptr::null_mut();
-    }
-    if !walked && let Some(found) = heap.first_fit(pool, size_with_header) {
-        return found.as_ptr().cast();
+    if !walked {
+        if heap.is_pool_held(pool) {
+            return ptr::null_mut();
+        }
+        if let Some(found) = heap.first_fit(pool, size_with_header) {
+            return found.as_ptr().cast();
+        }
     }
     heap.allocate_init_or_append(pool, size_with_header)
         .map_or(ptr::null_mut(), |found| found.as_ptr().cast())

@@ -134,9 +134,6 @@ pub struct Heap<S: BreakSource> {
     /// The kernel refused memory for the index once: from then on it is
     /// incomplete, and checked frees walk the blocks instead.
     index_refused: bool,
-    /// Told `memory_start` and `memory_end` whenever an append moves them
-    /// (the process heap copies them to its exported globals).
-    extent_hook: Option<fn(*mut u8, *mut u8)>,
     /// `indexed-fit`: the largest free size per range of blocks in walk
     /// order, for first fit in O(log N) (see the `fit_index` module).
     #[cfg(feature = "indexed-fit")]
@@ -181,16 +178,6 @@ impl<S: BreakSource> Heap<S> {
 
     /// An empty heap that grows the break as `growth` says.
     pub const fn with_growth(source: S, growth: Growth) -> Self {
-        Self::with_extent_hook(source, growth, None)
-    }
-
-    /// [`with_growth`](Heap::with_growth), and `hook(memory_start,
-    /// memory_end)` after every append.
-    pub(crate) const fn with_extent_hook(
-        source: S,
-        growth: Growth,
-        extent_hook: Option<fn(*mut u8, *mut u8)>,
-    ) -> Self {
         Heap {
             source,
             growth,
@@ -200,7 +187,6 @@ impl<S: BreakSource> Heap<S> {
             held: HeldPools::EMPTY,
             index: BlockIndex::EMPTY,
             index_refused: false,
-            extent_hook,
             #[cfg(feature = "indexed-fit")]
             fit: crate::fit_index::FitIndex::EMPTY,
             #[cfg(feature = "indexed-fit")]
@@ -287,8 +273,20 @@ impl<S: BreakSource> Heap<S> {
             .ok_or(Error::SizeOverflow { size })?;
         match self.first_fit(pool, size_with_header) {
             Some(found) => Ok(found),
-            None => self.allocate_init_or_append(pool, size_with_header),
+            None => self.allocate_init_or_append_out_of_line(pool, size_with_header),
         }
+    }
+
+    /// [`allocate_init_or_append`](Heap::allocate_init_or_append) in a
+    /// function of its own, so that the Rust API's inlined `allocate` stays
+    /// small (the C ABI inlines it into its own out-of-line part instead).
+    #[inline(never)]
+    fn allocate_init_or_append_out_of_line(
+        &mut self,
+        pool: u64,
+        size_with_header: u64,
+    ) -> Result<NonNull<u8>, Error> {
+        self.allocate_init_or_append(pool, size_with_header)
     }
 
     /// The part of `allocate` that reuses a block: run.s's walk (or, with
@@ -326,8 +324,10 @@ impl<S: BreakSource> Heap<S> {
     }
 
     /// The rest of `allocate` once [`first_fit`](Heap::first_fit) found no
-    /// block: initialise the heap on the first call, then append.
-    #[inline(never)]
+    /// block: initialise the heap on the first call, then append. Always
+    /// inlined into the one out-of-line function of its caller, so that an
+    /// append saves registers once.
+    #[inline(always)]
     pub(crate) fn allocate_init_or_append(
         &mut self,
         pool: u64,
@@ -366,7 +366,7 @@ impl<S: BreakSource> Heap<S> {
 
     /// Ports `allocate_move_break`: append a block of `size_with_header`
     /// bytes at the end, moving the break first.
-    #[inline]
+    #[inline(always)]
     // ANCHOR: allocate_move_break
     fn allocate_move_break(
         &mut self,
@@ -378,9 +378,10 @@ impl<S: BreakSource> Heap<S> {
             .map_err(|_| Error::SizeOverflow { size: requested })?;
         // movq %rcx, %r8  # old break is saved in %r8 to return to user
         let old_end = self.memory_end();
+        let batched = matches!(self.growth, Growth::Batched { .. });
         let slack = (self.break_end as usize).wrapping_sub(old_end as usize);
 
-        let block = if !self.segments().is_empty() && size <= slack {
+        let block = if batched && !self.segments().is_empty() && size <= slack {
             // Growth::Batched: the break is already far enough.
             old_end
         } else {
@@ -428,11 +429,11 @@ impl<S: BreakSource> Heap<S> {
         };
 
         // movq %rdi, memory_end  # save this value (after the break moved, here)
-        let last = self.segments.len() - 1;
-        self.segments.as_mut_slice()[last].end = block.wrapping_add(size);
-        if let Some(hook) = self.extent_hook {
-            hook(self.memory_start(), self.memory_end());
-        }
+        let end = block.wrapping_add(size);
+        let segments = self.segments.as_mut_slice();
+        let (first, last) = (segments[0].start, segments.len() - 1);
+        segments[last].end = end;
+        self.source.heap_extent(first, end);
         // SAFETY: block..block+size lies below break_end, in memory the source
         // gave to this heap and no block uses yet.
         let pointer = unsafe { walk::allocate_move_break(block, size_with_header, pool) };

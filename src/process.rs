@@ -153,7 +153,7 @@ const fn tag_bytes() -> [u8; BUILD_TAG.len()] {
 /// The first lock registers the `fork` handlers (in the lock's slow path, so
 /// later locks do not even check).
 static PROCESS_HEAP: Lock<Heap<ProcessBreak>> = Lock::with_first_use(
-    Heap::with_extent_hook(ProcessBreak::new(), GROWTH, Some(publish_extent)),
+    Heap::with_growth(ProcessBreak::new(), GROWTH),
     register_fork_handlers,
 );
 
@@ -306,9 +306,11 @@ impl DerefMut for ProcessHeap {
 }
 
 /// Copies the heap's `memory_start` and `memory_end` to the exported
-/// globals; the heap calls it after every append, where run.s stores
-/// `memory_end`.
-fn publish_extent(start: *mut u8, end: *mut u8) {
+/// globals; the heap calls it (through
+/// [`BreakSource::heap_extent`](crate::BreakSource::heap_extent)) after
+/// every append, where run.s stores `memory_end`.
+#[inline]
+pub(crate) fn publish_extent(start: *mut u8, end: *mut u8) {
     memory_start.store(start as usize, Ordering::Relaxed);
     memory_end.store(end as usize, Ordering::Relaxed);
 }

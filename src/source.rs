@@ -36,6 +36,15 @@ pub unsafe trait BreakSource {
     /// returns the start of the new memory (the old break). On a refusal
     /// nothing has changed.
     fn grow(&mut self, increment: usize) -> Result<*mut u8, Refusal>;
+
+    /// Told, after every append, where the heap now starts and ends (run.s's
+    /// `memory_start` and `memory_end`). Does nothing by default; the
+    /// process break copies them to the exported globals of
+    /// [`crate::process`], where C code reads them as it reads run.s's.
+    #[inline]
+    fn heap_extent(&mut self, memory_start: *mut u8, memory_end: *mut u8) {
+        let _ = (memory_start, memory_end);
+    }
 }
 
 unsafe extern "C" {
@@ -165,6 +174,11 @@ impl ProcessBreak {
         }
     }
 
+    /// Growth once the process has threads: out of line, so that the
+    /// break's path through [`grow`](BreakSource::grow) stays small enough to
+    /// inline into the heap's append.
+    #[cold]
+    #[inline(never)]
     fn grow_mapped(&mut self, increment: usize) -> Result<*mut u8, Refusal> {
         if let Some(arena) = &mut self.mapped
             && let Ok(old) = arena.grow(increment)
@@ -222,6 +236,11 @@ unsafe impl BreakSource for ProcessBreak {
             self.threaded = true;
             self.grow_mapped(increment)
         }
+    }
+
+    #[inline]
+    fn heap_extent(&mut self, memory_start: *mut u8, memory_end: *mut u8) {
+        crate::process::publish_extent(memory_start, memory_end);
     }
 }
 
