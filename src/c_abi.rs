@@ -43,6 +43,7 @@
 //! where run.s's cost 32 (`docs/perf/issue12.md`).
 
 use core::ffi::{c_int, c_void};
+use core::mem::ManuallyDrop;
 use core::ptr;
 
 use crate::header::HEADER_SIZE;
@@ -94,26 +95,38 @@ fn allocate_locked(mut heap: ProcessHeap, pool: u64, size_with_header: u64) -> *
 
 /// The rest of `allocate`: a guard holds some pool (`walked` false: the fast
 /// path did nothing yet), or no block fits (`walked` true: no pool is held
-/// and first fit already ran). Appends, and unlocks when it returns, so the
-/// fast path's call to it is its last instruction: a `jmp`, since as an
-/// `extern "C"` function it cannot unwind into `allocate`.
+/// and first fit already ran), so: the heap's first allocation, or a new
+/// block at the end. It unlocks when it returns, so the fast path's call to
+/// it is its last instruction: a `jmp`, since as an `extern "C"` function it
+/// cannot unwind into `allocate`.
 #[inline(never)]
 extern "C" fn allocate_rest(
-    mut heap: ProcessHeap,
+    heap: ProcessHeap,
     pool: u64,
     size_with_header: u64,
     walked: bool,
 ) -> *mut c_void {
-    if !walked {
-        if heap.is_pool_held(pool) {
-            return ptr::null_mut();
+    // A panic in here aborts the process (`extern "C"`), so nothing needs the
+    // guard while unwinding: it is dropped by hand, and the compiler keeps no
+    // copy of it for a cleanup that cannot happen.
+    let mut heap = ManuallyDrop::new(heap);
+    let found = if !walked && heap.is_pool_held(pool) {
+        ptr::null_mut()
+    } else {
+        let reused = if walked {
+            None
+        } else {
+            heap.first_fit(pool, size_with_header)
+        };
+        match reused {
+            Some(found) => found.as_ptr().cast(),
+            None => heap
+                .allocate_init_or_append(pool, size_with_header)
+                .map_or(ptr::null_mut(), |found| found.as_ptr().cast()),
         }
-        if let Some(found) = heap.first_fit(pool, size_with_header) {
-            return found.as_ptr().cast();
-        }
-    }
-    heap.allocate_init_or_append(pool, size_with_header)
-        .map_or(ptr::null_mut(), |found| found.as_ptr().cast())
+    };
+    drop(ManuallyDrop::into_inner(heap));
+    found
 }
 
 /// `allocate` when the lock was not free: wait for it, unless this thread
