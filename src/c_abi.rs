@@ -155,12 +155,31 @@ pub extern "C" fn deallocate(ptr: *mut c_void) {
     }
 }
 
-/// `deallocate` once the lock is held.
+/// `deallocate` once the lock is held. The fast path: no guard holds any
+/// pool (one load) and the index of block starts knows the pointer.
 #[inline(always)]
 fn deallocate_locked(mut heap: ProcessHeap, ptr: *mut c_void) {
-    // The errors (not a block, a held pool's block) have no C channel:
-    // ignore them.
+    if heap.held.is_empty()
+        && let Some((block, position)) = heap.indexed_block(ptr.cast())
+    {
+        // SAFETY: the index holds only block starts of this heap, and no
+        // guard holds any pool.
+        unsafe { heap.free_block(block, Some(position)) };
+        return;
+    }
+    deallocate_rest(heap, ptr);
+}
+
+/// The rest of `deallocate`: a guard holds some pool, or the index does not
+/// know the pointer (not a block, or the kernel refused the index memory:
+/// then [`Heap::try_deallocate`](crate::Heap::try_deallocate) walks). Its
+/// errors (not a block, a held pool's block) have no C channel: ignored.
+/// Out of line and `extern "C"` for the reasons given at [`allocate_rest`].
+#[inline(never)]
+extern "C" fn deallocate_rest(heap: ProcessHeap, ptr: *mut c_void) {
+    let mut heap = ManuallyDrop::new(heap);
     let _ = heap.try_deallocate(ptr.cast());
+    drop(ManuallyDrop::into_inner(heap));
 }
 
 /// `deallocate` when the lock was not free (see [`allocate_after_waiting`]).

@@ -555,7 +555,6 @@ impl<S: BreakSource> Heap<S> {
     // ANCHOR: try_deallocate
     #[inline]
     pub fn try_deallocate(&mut self, ptr: *mut u8) -> Result<(), Error> {
-        #[cfg_attr(not(feature = "indexed-fit"), allow(unused_variables))]
         let Some((address, position)) = self.find_block(ptr) else {
             return Err(Error::NotABlock {
                 address: ptr as usize,
@@ -566,14 +565,38 @@ impl<S: BreakSource> Heap<S> {
         if header.is_in_use() {
             self.held.check_not_held(header.pool)?;
         }
-        // SAFETY: find_block found a block of this heap at `address`; its
-        // pointer (`ptr`) is 32 bytes on.
-        unsafe { walk::deallocate(address.wrapping_add(HEADER_SIZE)) };
-        #[cfg(feature = "indexed-fit")]
-        self.fit_freed(position, header.size);
+        // SAFETY: find_block found a block of this heap at `address`, and no
+        // guard holds it (checked above; a free block has pool 0).
+        unsafe { self.free_block(address, position) };
         Ok(())
     }
     // ANCHOR_END: try_deallocate
+
+    /// The block whose pointer is `ptr`, and its position, if the index of
+    /// block starts has it: the C ABI's fast path for `deallocate` (None:
+    /// not a block, or the index is incomplete; ask
+    /// [`try_deallocate`](Heap::try_deallocate)).
+    #[inline]
+    pub(crate) fn indexed_block(&self, ptr: *mut u8) -> Option<(*mut u8, usize)> {
+        let header = (ptr as usize).checked_sub(HEADER_SIZE)?;
+        Some((header as *mut u8, self.index.position(header)?))
+    }
+
+    /// run.s's `deallocate` on the block at `address` (its position in the
+    /// block index, if known, for `indexed-fit`).
+    ///
+    /// # Safety
+    /// `address` is a block start of this heap, and no guard holds the block.
+    #[inline]
+    #[cfg_attr(not(feature = "indexed-fit"), allow(unused_variables))]
+    pub(crate) unsafe fn free_block(&mut self, address: *mut u8, position: Option<usize>) {
+        // SAFETY: the caller promises a block start of this heap: its pointer
+        // is 32 bytes on.
+        unsafe { walk::deallocate(address.wrapping_add(HEADER_SIZE)) };
+        #[cfg(feature = "indexed-fit")]
+        // SAFETY: as above; the header's size word is the block's.
+        self.fit_freed(position, unsafe { Header::read(address) }.size);
+    }
 
     /// Whether `ptr` is the pointer of one of this heap's blocks.
     pub fn is_block_pointer(&self, ptr: *mut u8) -> bool {
