@@ -809,6 +809,28 @@ mod tests {
         );
     }
 
+    /// The other way round: a program that zeroes the `in_use` word of a
+    /// block still in use (writing past the end of the block before it) makes
+    /// run.s's walk hand that block out a second time. The fit index cannot
+    /// see the write: it still has the block as in use and the allocate
+    /// appends instead. The one case where `indexed-fit` answers differently
+    /// from the walk (the README's feature table says so).
+    #[test]
+    fn a_block_in_use_written_over_as_free_is_taken_only_by_the_walk() {
+        let mut heap = Heap::on_arena(1 << 20).unwrap();
+        let a = heap.allocate(1, 16).unwrap();
+        let b = heap.allocate(1, 16).unwrap();
+        // SAFETY: a's 16 bytes end where b's header starts, in the arena;
+        // b's in_use word is its first 8 bytes.
+        unsafe { a.as_ptr().add(16).cast::<u64>().write_unaligned(0) };
+        let c = heap.allocate(2, 16).unwrap();
+        if cfg!(feature = "indexed-fit") {
+            assert_eq!(c, b.map_addr(|p| p.saturating_add(48)), "appended");
+        } else {
+            assert_eq!(c, b, "the walk reads b's header as free");
+        }
+    }
+
     /// The checked free answers the same with the index and, after the
     /// kernel refused the index memory, with a walk.
     #[test]
