@@ -690,6 +690,17 @@ enum IndexedFit {
 /// change of a block's `in_use` word goes through one of these.
 #[cfg(feature = "indexed-fit")]
 impl<S: BreakSource> Heap<S> {
+    /// `indexed-fit`: whether `allocate` still finds its block through the
+    /// fit index. False for good once the kernel refused memory for it, or
+    /// once the index named a block whose header the program had written
+    /// over; the asm walk answers then (the same blocks, more slowly). A
+    /// test that expects the index to stay in use can tell a wrong answer
+    /// from the index, which the heap would otherwise only see as a reason
+    /// to walk, from a right one.
+    pub fn fit_index_in_use(&self) -> bool {
+        self.fit_usable()
+    }
+
     fn fit_usable(&self) -> bool {
         !self.fit_refused && !self.index_refused
     }
@@ -802,6 +813,8 @@ mod tests {
         unsafe { a.as_ptr().add(16).write(0x77) };
         let c = heap.allocate(2, 16).unwrap();
         assert_ne!(c, b, "b's header says in use: the walk appends");
+        #[cfg(feature = "indexed-fit")]
+        assert!(!heap.fit_index_in_use(), "the index gave up");
         assert_eq!(heap.blocks().count(), 3);
         assert_eq!(
             heap.allocate(3, 16).unwrap(),
@@ -826,6 +839,8 @@ mod tests {
         let c = heap.allocate(2, 16).unwrap();
         if cfg!(feature = "indexed-fit") {
             assert_eq!(c, b.map_addr(|p| p.saturating_add(48)), "appended");
+            #[cfg(feature = "indexed-fit")]
+            assert!(heap.fit_index_in_use(), "the index never saw the write");
         } else {
             assert_eq!(c, b, "the walk reads b's header as free");
         }
