@@ -30,7 +30,10 @@
 //! the block index's (append order, which is walk order: segments in creation
 //! order, each segment's blocks one run). Every change of a block's `in_use`
 //! word tells it, through the hooks marked `#[cfg(feature = "indexed-fit")]`
-//! below. Layouts and pointers are the same.
+//! below. Layouts and pointers are the same, unless the program itself
+//! writes over a header: a free block made to read as in use is skipped as
+//! the walk skips it (the index then gives up for good), but a block in use
+//! made to read as free is handed out again only by the walk.
 
 use core::ptr::NonNull;
 
