@@ -8,7 +8,11 @@
 //!   holds it. A thread that asks again (a `PoolBox` dropped inside
 //!   `Pools::inspect`, a C ABI call made while `process::lock()` is held, a
 //!   signal handler that allocates) gets [`Reentered`] at once instead of
-//!   waiting for itself forever.
+//!   waiting for itself forever. (Not yet for a signal that lands between
+//!   the compare-exchange that takes the lock and the store of the owner,
+//!   or between clearing the owner and the release: its handler finds the
+//!   lock held by nobody and waits forever. A known bug with a reproducer,
+//!   `tests/c/repro_signal_window.c`, an ignored test in `tests/stress.rs`.)
 //! * **`fork`.** A child has only the thread that called `fork`. If another
 //!   thread held the process heap's lock at that moment, the child's copy
 //!   stays locked for good. [`Lock::fork_prepare`], [`Lock::fork_parent`] and
