@@ -39,8 +39,8 @@
 //!   what lets that call be a `jmp`.
 //!
 //! `benches/constant.sh` measures the result: a `deallocate` plus a reusing
-//! `allocate`, with the C driver's loop around them, cost 97 instructions
-//! where run.s's cost 32 (`docs/perf/issue12.md`).
+//! `allocate`, with the C driver's loop around them, cost 94 instructions
+//! where run.s's cost 32 (`docs/perf/constant.txt`, on the merged code).
 
 use core::ffi::{c_int, c_void};
 use core::mem::ManuallyDrop;
@@ -60,7 +60,8 @@ pub const fn zero_extended(value: c_int) -> u64 {
 /// [`Pool`](crate::pools::Pool) guard holds, and when called on a thread
 /// that holds the heap's lock already (from Rust code holding
 /// [`process::lock`]'s guard, or a signal handler), where waiting would
-/// deadlock.
+/// deadlock. (A signal handler that interrupts the lock's own few
+/// instructions still hangs: a known bug, see `src/lock.rs`.)
 ///
 /// The fast path (the lock is free, a block fits) stays in registers; the
 /// rest are calls at its ends, so a reuse saves no registers at all.

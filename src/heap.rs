@@ -30,7 +30,10 @@
 //! the block index's (append order, which is walk order: segments in creation
 //! order, each segment's blocks one run). Every change of a block's `in_use`
 //! word tells it, through the hooks marked `#[cfg(feature = "indexed-fit")]`
-//! below. Layouts and pointers are the same.
+//! below. Layouts and pointers are the same, unless the program itself
+//! writes over a header: a free block made to read as in use is skipped as
+//! the walk skips it (the index then gives up for good), but a block in use
+//! made to read as free is handed out again only by the walk.
 
 use core::ptr::NonNull;
 
@@ -714,6 +717,17 @@ enum IndexedFit {
 /// change of a block's `in_use` word goes through one of these.
 #[cfg(feature = "indexed-fit")]
 impl<S: BreakSource> Heap<S> {
+    /// `indexed-fit`: whether `allocate` still finds its block through the
+    /// fit index. False for good once the kernel refused memory for it, or
+    /// once the index named a block whose header the program had written
+    /// over; the asm walk answers then (the same blocks, more slowly). A
+    /// test that expects the index to stay in use can tell a wrong answer
+    /// from the index, which the heap would otherwise only see as a reason
+    /// to walk, from a right one.
+    pub fn fit_index_in_use(&self) -> bool {
+        self.fit_usable()
+    }
+
     fn fit_usable(&self) -> bool {
         !self.fit_refused && !self.index_refused
     }
@@ -826,11 +840,37 @@ mod tests {
         unsafe { a.as_ptr().add(16).write(0x77) };
         let c = heap.allocate(2, 16).unwrap();
         assert_ne!(c, b, "b's header says in use: the walk appends");
+        #[cfg(feature = "indexed-fit")]
+        assert!(!heap.fit_index_in_use(), "the index gave up");
         assert_eq!(heap.blocks().count(), 3);
         assert_eq!(
             heap.allocate(3, 16).unwrap(),
             c.map_addr(|p| p.saturating_add(48))
         );
+    }
+
+    /// The other way round: a program that zeroes the `in_use` word of a
+    /// block still in use (writing past the end of the block before it) makes
+    /// run.s's walk hand that block out a second time. The fit index cannot
+    /// see the write: it still has the block as in use and the allocate
+    /// appends instead. The one case where `indexed-fit` answers differently
+    /// from the walk (the README's feature table says so).
+    #[test]
+    fn a_block_in_use_written_over_as_free_is_taken_only_by_the_walk() {
+        let mut heap = Heap::on_arena(1 << 20).unwrap();
+        let a = heap.allocate(1, 16).unwrap();
+        let b = heap.allocate(1, 16).unwrap();
+        // SAFETY: a's 16 bytes end where b's header starts, in the arena;
+        // b's in_use word is its first 8 bytes.
+        unsafe { a.as_ptr().add(16).cast::<u64>().write_unaligned(0) };
+        let c = heap.allocate(2, 16).unwrap();
+        if cfg!(feature = "indexed-fit") {
+            assert_eq!(c, b.map_addr(|p| p.saturating_add(48)), "appended");
+            #[cfg(feature = "indexed-fit")]
+            assert!(heap.fit_index_in_use(), "the index never saw the write");
+        } else {
+            assert_eq!(c, b, "the walk reads b's header as free");
+        }
     }
 
     /// The checked free answers the same with the index and, after the

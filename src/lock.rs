@@ -8,7 +8,11 @@
 //!   holds it. A thread that asks again (a `PoolBox` dropped inside
 //!   `Pools::inspect`, a C ABI call made while `process::lock()` is held, a
 //!   signal handler that allocates) gets [`Reentered`] at once instead of
-//!   waiting for itself forever.
+//!   waiting for itself forever. (Not yet for a signal that lands between
+//!   the compare-exchange that takes the lock and the store of the owner,
+//!   or between clearing the owner and the release: its handler finds the
+//!   lock held by nobody and waits forever. A known bug with a reproducer,
+//!   `tests/c/repro_signal_window.c`, an ignored test in `tests/stress.rs`.)
 //! * **`fork`.** A child has only the thread that called `fork`. If another
 //!   thread held the process heap's lock at that moment, the child's copy
 //!   stays locked for good. [`Lock::fork_prepare`], [`Lock::fork_parent`] and
@@ -358,5 +362,65 @@ mod tests {
             }
         });
         assert_eq!(*lock.lock().unwrap(), 80_000);
+    }
+
+    /// Threads that race to the first lock of a [`Lock::with_first_use`]
+    /// each get the lock only after a call of the hook has finished (the
+    /// process heap's `fork` handlers must be registered before anyone
+    /// holds it); `try_lock` never runs the hook and never takes a lock in
+    /// its first-use state; later locks do not run it again.
+    #[test]
+    fn the_first_use_hook_finishes_before_anyone_holds_the_lock() {
+        use std::sync::atomic::Ordering::SeqCst;
+        static CALLS: AtomicUsize = AtomicUsize::new(0);
+        static FINISHED: AtomicBool = AtomicBool::new(false);
+        fn hook() {
+            CALLS.fetch_add(1, SeqCst);
+            // Long enough for the other racers to reach the lock meanwhile.
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            FINISHED.store(true, SeqCst);
+        }
+        static LOCK: Lock<u64> = Lock::with_first_use(0, hook);
+
+        assert!(LOCK.try_lock().is_none(), "try_lock skipped the hook");
+        assert_eq!(CALLS.load(SeqCst), 0, "try_lock ran the hook");
+        let racers = 4;
+        let start = std::sync::Barrier::new(racers);
+        std::thread::scope(|scope| {
+            for _ in 0..racers {
+                scope.spawn(|| {
+                    start.wait();
+                    let mut guard = LOCK.lock().unwrap();
+                    assert!(FINISHED.load(SeqCst), "held before the hook finished");
+                    *guard += 1;
+                });
+            }
+        });
+        let calls = CALLS.load(SeqCst);
+        assert!((1..=racers).contains(&calls), "{calls} hook calls");
+        assert_eq!(*LOCK.lock().unwrap(), racers as u64);
+        assert!(LOCK.try_lock().is_some());
+        assert_eq!(CALLS.load(SeqCst), calls, "a later lock ran the hook");
+    }
+
+    /// Re-entry is reported while other threads sleep on the lock too (the
+    /// owner is read only after the compare-exchange fails, whatever the
+    /// state it found).
+    #[test]
+    fn reentry_is_reported_while_others_wait() {
+        let lock = Lock::new(());
+        let guard = lock.lock().unwrap();
+        std::thread::scope(|scope| {
+            let waiter = scope.spawn(|| drop(lock.lock().unwrap()));
+            while lock.state.load(Ordering::Relaxed) != CONTENDED {
+                std::thread::yield_now();
+            }
+            assert_eq!(lock.lock().err(), Some(Reentered));
+            assert!(lock.try_lock().is_none());
+            drop(guard);
+            waiter.join().unwrap();
+        });
+        assert!(!lock.is_held_by_this_thread());
+        assert!(lock.try_lock().is_some());
     }
 }

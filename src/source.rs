@@ -47,16 +47,20 @@ pub unsafe trait BreakSource {
     }
 }
 
+// Both are `static mut`: glibc writes them while Rust code runs, and the
+// Reference makes it undefined behaviour to mutate an immutable extern
+// static once Rust code runs (items.extern.static). They are only read,
+// through raw pointers, with volatile reads.
 unsafe extern "C" {
     /// glibc (2.32 and later): non-zero while the process has never had a
     /// second thread. `pthread_create` clears it; glibc never sets it again.
-    static __libc_single_threaded: core::ffi::c_char;
+    static mut __libc_single_threaded: core::ffi::c_char;
 
     /// glibc: the program break as `sbrk` last saw it, the value `sbrk(0)`
     /// returns (null until glibc first reads the break). Exported by every
     /// x86-64 glibc (`__curbrk@GLIBC_2.2.5`); `sbrk` keeps it right, and
     /// `malloc` moves the break only through `sbrk`.
-    static __curbrk: *mut core::ffi::c_void;
+    static mut __curbrk: *mut core::ffi::c_void;
 }
 
 /// The current program break, like `sbrk(0)` but without the call once

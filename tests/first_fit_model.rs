@@ -92,6 +92,60 @@ fn allocate_takes_the_walks_block_under_random_operations() {
             heap.segments().len() > 1,
             "the test must cover several segments"
         );
+        assert_index_in_use(&heap, &format!("seed {seed}"));
+    }
+}
+
+/// With `indexed-fit`, the answers above must have come from the index: a
+/// wrong block from it (one in use, say) would only make the heap give the
+/// index up and walk, and the walk's answer would pass the model check.
+fn assert_index_in_use<S: brk_pools::BreakSource>(heap: &Heap<S>, context: &str) {
+    #[cfg(feature = "indexed-fit")]
+    assert!(
+        heap.fit_index_in_use(),
+        "{context}: the heap gave the index up"
+    );
+    #[cfg(not(feature = "indexed-fit"))]
+    let _ = (heap, context);
+}
+
+/// Sizes from a short list, and blocks often freed right after they were
+/// taken (checked or raw frees): most allocates repeat the size before them,
+/// so with `indexed-fit` they go through the index's last answer and its
+/// deferred lowering (the random sizes above rarely do).
+#[test]
+fn repeated_sizes_and_immediate_frees_take_the_walks_block() {
+    for seed in 1..=4u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x2545_f491_4f6c_dd1d));
+        let mut heap = Heap::on_arena(16 << 20).unwrap();
+        let mut live: Vec<*mut u8> = Vec::new();
+        for step in 0..3000 {
+            let context = format!("seed {seed} step {step}");
+            let size = [16, 48, 100, 200][rng.below(4) as usize];
+            match rng.below(10) {
+                0..=4 => {
+                    let p = check_allocate(&mut heap, 1 + rng.below(3), size, &context);
+                    match rng.below(3) {
+                        0 => heap.try_deallocate(p).unwrap(),
+                        // SAFETY: p came from this heap's allocate; no guards.
+                        1 => unsafe { heap.deallocate(core::ptr::NonNull::new(p).unwrap()) },
+                        _ => live.push(p),
+                    }
+                }
+                5..=7 if !live.is_empty() => {
+                    let p = live.swap_remove(rng.below(live.len() as u64) as usize);
+                    // May free a block handed out again since: as in run.s.
+                    heap.try_deallocate(p).unwrap();
+                }
+                8 if step % 5 == 0 => heap.deallocate_pool(1 + rng.below(3)),
+                9 if step % 50 == 0 => {
+                    heap.grow_foreign(64).unwrap();
+                }
+                _ => {}
+            }
+        }
+        assert!(heap.segments().len() > 1, "seed {seed}: several segments");
+        assert_index_in_use(&heap, &format!("seed {seed}"));
     }
 }
 
@@ -121,6 +175,7 @@ fn pool_guards_free_their_blocks_for_first_fit() {
         drop(boxes);
         drop(guard); // deallocate_pool of the guard's pool
         pools.inspect(|heap| assert!(heap.blocks().all(|b| b.header.pool != 7)));
+        pools.inspect(|heap| assert_index_in_use(heap, &format!("round {round}")));
         // Raw allocations between guards take what the guards freed.
         for step in 0..5 {
             let size = rng.below(150);

@@ -8,6 +8,9 @@
 //!   once and crashed.
 //! * `stress_fork.c`: 100 children forked while a thread works the heap; each
 //!   child allocates. Before issue 9 most deadlocked.
+//! * `stress_first_use.c`: threads race to the heap's first use while the
+//!   main thread forks children at once (a new process every run, so a first
+//!   use every run); each child allocates.
 //! * `stress_long_run.c`: 10 000 rounds of an append and a `malloc(100000)`
 //!   in a single-threaded program (the real break, a new segment every
 //!   round). Before issue 9 `allocate` returned NULL from round 126 on.
@@ -64,6 +67,30 @@ fn c_malloc_on_the_main_thread_races_a_pool_thread() {
 fn fork_while_another_thread_works_the_heap() {
     let exe = c_program("stress_fork");
     stress("fork", &exe, 1, |_| vec!["100".to_string()]);
+}
+
+/// Every run a new process whose threads race to the heap's first use (the
+/// lock's first-use hook registers the fork handlers) while the main thread
+/// forks children at once.
+#[test]
+fn fork_while_threads_race_to_the_first_use() {
+    let exe = c_program("stress_first_use");
+    stress("first use", &exe, 20, |_| {
+        vec!["4".to_string(), "8".to_string()]
+    });
+}
+
+/// A known bug, kept as a reproducer: a signal handler that allocates while
+/// its thread is between the lock's compare-exchange and the store of the
+/// owner (or between clearing the owner and the release) waits for its own
+/// thread forever, where the C ABI promises NULL. Hangs within seconds on
+/// 65082f6. Run it with
+/// `cargo test --release --test stress -- --ignored signal_handler`.
+#[test]
+#[ignore = "known deadlock (a signal between taking the lock and recording the owner); run with --ignored"]
+fn signal_handler_allocates_while_its_thread_is_inside_the_heap() {
+    let exe = c_program("repro_signal_window");
+    stress("signal window", &exe, 3, |_| vec!["3".to_string()]);
 }
 
 #[test]
