@@ -82,11 +82,11 @@ def category(path, line, fn):
         return 'indexed-fit tree (descent and updates)'
     if path in ('src/lock.rs', 'src/process.rs') or path.startswith('std/src/sys/thread_local') \
             or path == 'core/src/sync/atomic.rs':
-        return 'lock + unlock (src/lock.rs), fork-handler check, globals'
+        return 'lock + unlock (src/lock.rs)'
     if path == 'src/heap/held_pools.rs':
         return 'held-pool check'
     if path in ('src/c_abi.rs', 'core/src/option.rs', 'core/src/result.rs'):
-        return 'C ABI entry/exit (saved registers), int widening, Option/Result'
+        return 'C ABI: argument widening, fast-path branches, returns'
     if path in ('src/heap.rs', 'src/mapped_vec.rs', 'src/header.rs') or path.startswith('core/'):
         return 'heap: segment loop, header read, tables'
     return 'other'
