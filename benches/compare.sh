@@ -25,14 +25,16 @@ IMPLS="original port malloc"
 
 describe_machine > "$OUT/machine.txt"
 
-# Inclusive Ir of the calls main makes while collection is on: the one call
-# to allocate / deallocate / deallocate_pool, everything it calls included.
+# Inclusive Ir of the calls the driver (benches/c/workload.c) makes while
+# collection is on: the one call to allocate / deallocate / deallocate_pool,
+# everything it calls included. (By the caller's file, not its name: when
+# instrumentation starts inside main, callgrind may leave main unnamed.)
 incl_ir() {
   awk '
-    /^fn=/ { match($0, /\(([0-9]+)\)/); id = substr($0, RSTART + 1, RLENGTH - 2)
+    /^fl=/ { match($0, /\(([0-9]+)\)/); id = substr($0, RSTART + 1, RLENGTH - 2)
              rest = substr($0, RSTART + RLENGTH); sub(/^ /, "", rest)
-             if (rest != "") name[id] = rest; cur = name[id]; next }
-    /^calls=/ { if (cur == "main") { getline; sum += $2 } next }
+             if (rest != "") file[id] = rest; cur = file[id]; next }
+    /^calls=/ { if (cur ~ /workload\.c$/) { getline; sum += $2 } next }
     END { print sum + 0 }' "$1"
 }
 

@@ -60,8 +60,8 @@ pub const fn zero_extended(value: c_int) -> u64 {
 /// [`Pool`](crate::pools::Pool) guard holds, and when called on a thread
 /// that holds the heap's lock already (from Rust code holding
 /// [`process::lock`]'s guard, or a signal handler), where waiting would
-/// deadlock. (A signal handler that interrupts the lock's own few
-/// instructions still hangs: a known bug, see `src/lock.rs`.)
+/// deadlock (wherever the signal lands: the lock word is its owner, see
+/// `src/lock.rs`).
 ///
 /// The fast path (the lock is free, a block fits) stays in registers; the
 /// rest are calls at its ends, so a reuse saves no registers at all.

@@ -4,15 +4,17 @@
 //! [`std::sync::Mutex`] would do for mutual exclusion, but the heaps need
 //! three things it cannot give:
 //!
-//! * **Re-entry is an error, not a hang.** The lock records which thread
-//!   holds it. A thread that asks again (a `PoolBox` dropped inside
+//! * **Re-entry is an error, not a hang.** The lock word *is* the holder's
+//!   identity. A thread that asks again (a `PoolBox` dropped inside
 //!   `Pools::inspect`, a C ABI call made while `process::lock()` is held, a
-//!   signal handler that allocates) gets [`Reentered`] at once instead of
-//!   waiting for itself forever. (Not yet for a signal that lands between
-//!   the compare-exchange that takes the lock and the store of the owner,
-//!   or between clearing the owner and the release: its handler finds the
-//!   lock held by nobody and waits forever. A known bug with a reproducer,
-//!   `tests/c/repro_signal_window.c`, an ignored test in `tests/stress.rs`.)
+//!   signal handler that allocates while its thread is inside the heap) gets
+//!   [`Reentered`] at once instead of waiting for itself forever. Taking and
+//!   releasing the lock each change the word in one atomic instruction, so
+//!   there is no moment at which the lock is held but its owner unknown:
+//!   a signal handler sees either its own thread as the holder or a lock
+//!   its thread does not hold (`tests/c/repro_signal_window.c`, run by
+//!   `tests/stress.rs`, hung in every run when the owner was a second word
+//!   stored after the compare-exchange).
 //! * **`fork`.** A child has only the thread that called `fork`. If another
 //!   thread held the process heap's lock at that moment, the child's copy
 //!   stays locked for good. [`Lock::fork_prepare`], [`Lock::fork_parent`] and
@@ -24,8 +26,8 @@
 //!   pointer, owns it in both processes and releases it as usual. (The
 //!   process heap registers the handlers in a first-use hook, see
 //!   [`Lock::with_first_use`].)
-//! * **No `malloc`.** The lock is two atomics and the `futex` syscall, so
-//!   taking it can never move the program break.
+//! * **No `malloc`.** The lock is one atomic word and the `futex` syscall,
+//!   so taking it can never move the program break.
 //!
 //! The owner is identified by the *thread pointer*, the address of the
 //! thread's control block that the x86-64 TLS ABI keeps at `%fs:0` (the
@@ -35,26 +37,32 @@
 //! linked into a shared object), and the same in a fork child as in the
 //! thread that forked, which is exactly the thread the child runs.
 //!
-//! Taking a free lock is one `lock cmpxchg`; only when that fails does the
-//! lock look at its owner, so re-entry costs nothing on the fast path.
+//! The word holds 0 when the lock is free, and the holder's thread pointer
+//! (at least 8-aligned) when it is held, with bit 0 set once another thread
+//! may sleep on it. Taking a free lock is one `lock cmpxchg` of 0 to the
+//! thread pointer; releasing it one `xchg` with 0, which also says whether
+//! to wake a sleeper. Sleepers wait on the word's low 32 bits (a futex is
+//! 32 bits wide): a thread sleeps only while those bits show a holder with
+//! bit 0 set, and that holder wakes one sleeper when it releases; a thread
+//! that takes the lock after sleeping sets bit 0 again, in case more sleep.
 
 use core::cell::UnsafeCell;
 use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// The lock is free.
-const UNLOCKED: u32 = 0;
-/// Held, and no thread sleeps on it.
-const LOCKED: u32 = 1;
-/// Held, and threads may sleep on it: unlocking must wake one.
-const CONTENDED: u32 = 2;
+const UNLOCKED: usize = 0;
+/// Bit 0 of a held lock's word: threads may sleep on it, so the release must
+/// wake one. (Thread pointers are 8-aligned: bit 0 is free.)
+const SLEEPERS: usize = 1;
 
 /// Never locked yet, and a [first-use hook](Lock::with_first_use) must run
 /// before the first lock: any attempt to take it fails the fast path's
-/// compare-exchange and ends in the slow path, which runs the hook. So a
-/// hook costs the fast path nothing.
-const FIRST_USE: u32 = 3;
+/// compare-exchange (the word is not 0) and ends in the slow path, which
+/// runs the hook. So a hook costs the fast path nothing. (2 is no thread
+/// pointer, with or without [`SLEEPERS`].)
+const FIRST_USE: usize = 2;
 
 /// How often a thread retries before it sleeps in the kernel.
 const SPINS: u32 = 100;
@@ -83,9 +91,9 @@ pub struct Reentered;
 
 /// A mutex around a `T` that reports re-entry (see the [module docs](self)).
 pub struct Lock<T> {
-    state: AtomicU32,
-    /// [`this_thread`] of the holder, 0 when free.
-    owner: AtomicUsize,
+    /// 0 when free; else the holder's [`this_thread`], with [`SLEEPERS`];
+    /// [`FIRST_USE`] before the first lock of a lock with a hook.
+    word: AtomicUsize,
     /// Set by [`fork_prepare`](Lock::fork_prepare) when it took the lock.
     taken_for_fork: AtomicBool,
     /// Runs before the lock is first taken (see [`Lock::with_first_use`]).
@@ -113,8 +121,7 @@ impl<T> Lock<T> {
     /// A free lock around `value`.
     pub const fn new(value: T) -> Self {
         Lock {
-            state: AtomicU32::new(UNLOCKED),
-            owner: AtomicUsize::new(0),
+            word: AtomicUsize::new(UNLOCKED),
             taken_for_fork: AtomicBool::new(false),
             first_use: None,
             value: UnsafeCell::new(value),
@@ -127,8 +134,7 @@ impl<T> Lock<T> {
     /// `hook`; it must be idempotent and must not take this lock.
     pub const fn with_first_use(value: T, hook: fn()) -> Self {
         Lock {
-            state: AtomicU32::new(FIRST_USE),
-            owner: AtomicUsize::new(0),
+            word: AtomicUsize::new(FIRST_USE),
             taken_for_fork: AtomicBool::new(false),
             first_use: Some(hook),
             value: UnsafeCell::new(value),
@@ -142,15 +148,14 @@ impl<T> Lock<T> {
     #[inline]
     pub fn lock(&self) -> Result<LockGuard<'_, T>, Reentered> {
         let me = this_thread();
-        if !self.try_acquire() {
-            // Held: by this thread (only this thread ever stores `me`, so
-            // reading it back is exact), or by another one: wait.
-            if self.owner.load(Ordering::Relaxed) == me {
+        if !self.try_acquire(me) {
+            // Held: by this thread (only this thread ever writes `me` into
+            // the word, so reading it back is exact), or by another: wait.
+            if self.holder() == me {
                 return Err(Reentered);
             }
-            self.acquire_contended();
+            self.acquire_contended(me);
         }
-        self.owner.store(me, Ordering::Relaxed);
         Ok(LockGuard {
             lock: self,
             _not_send: PhantomData,
@@ -161,10 +166,9 @@ impl<T> Lock<T> {
     /// the fast path, for callers that have a slow path of their own.
     #[inline]
     pub(crate) fn try_lock(&self) -> Option<LockGuard<'_, T>> {
-        if !self.try_acquire() {
+        if !self.try_acquire(this_thread()) {
             return None;
         }
-        self.owner.store(this_thread(), Ordering::Relaxed);
         Some(LockGuard {
             lock: self,
             _not_send: PhantomData,
@@ -173,7 +177,12 @@ impl<T> Lock<T> {
 
     /// Whether the calling thread holds the lock.
     pub fn is_held_by_this_thread(&self) -> bool {
-        self.owner.load(Ordering::Relaxed) == this_thread()
+        self.holder() == this_thread()
+    }
+
+    /// The holder's thread pointer (0 if free; [`FIRST_USE`] before first use).
+    fn holder(&self) -> usize {
+        self.word.load(Ordering::Relaxed) & !SLEEPERS
     }
 
     /// The value, through `&mut self`: no guard can exist.
@@ -186,31 +195,25 @@ impl<T> Lock<T> {
         self.value.into_inner()
     }
 
-    /// Takes the lock if it is free.
+    /// Takes the lock for `me` if it is free.
     #[inline]
-    fn try_acquire(&self) -> bool {
-        self.state
-            .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+    fn try_acquire(&self, me: usize) -> bool {
+        self.word
+            .compare_exchange(UNLOCKED, me, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
     }
 
-    #[inline]
-    fn acquire(&self) {
-        if !self.try_acquire() {
-            self.acquire_contended();
-        }
-    }
-
-    /// [`acquire`](Lock::acquire) when another thread holds the lock.
+    /// [`try_acquire`](Lock::try_acquire), and when the lock is held by
+    /// another thread, wait for it.
     #[cold]
     #[inline(never)]
-    fn acquire_contended(&self) {
-        if self.state.load(Ordering::Acquire) == FIRST_USE {
+    fn acquire_contended(&self, me: usize) {
+        if self.word.load(Ordering::Acquire) == FIRST_USE {
             if let Some(hook) = self.first_use {
                 hook();
             }
             // The first of the racing threads to get here frees the lock.
-            let _ = self.state.compare_exchange(
+            let _ = self.word.compare_exchange(
                 FIRST_USE,
                 UNLOCKED,
                 Ordering::AcqRel,
@@ -219,26 +222,47 @@ impl<T> Lock<T> {
         }
         for _ in 0..SPINS {
             core::hint::spin_loop();
-            if self.state.load(Ordering::Relaxed) == UNLOCKED
-                && self
-                    .state
-                    .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
-            {
+            if self.word.load(Ordering::Relaxed) == UNLOCKED && self.try_acquire(me) {
                 return;
             }
         }
-        // Announce a sleeper; whoever unlocks will wake one.
-        while self.state.swap(CONTENDED, Ordering::Acquire) != UNLOCKED {
-            futex_wait(&self.state, CONTENDED);
+        loop {
+            let seen = self.word.load(Ordering::Relaxed);
+            if seen == UNLOCKED {
+                // Others may sleep: take it with the bit, so that our
+                // release wakes one.
+                if self
+                    .word
+                    .compare_exchange(
+                        UNLOCKED,
+                        me | SLEEPERS,
+                        Ordering::Acquire,
+                        Ordering::Relaxed,
+                    )
+                    .is_ok()
+                {
+                    return;
+                }
+                continue;
+            }
+            // Announce a sleeper (the holder will wake one), then sleep
+            // while the word still shows this holder with the bit.
+            if seen & SLEEPERS == 0
+                && self
+                    .word
+                    .compare_exchange(seen, seen | SLEEPERS, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_err()
+            {
+                continue;
+            }
+            futex_wait(&self.word, seen | SLEEPERS);
         }
     }
 
     #[inline]
     fn release(&self) {
-        self.owner.store(0, Ordering::Relaxed);
-        if self.state.swap(UNLOCKED, Ordering::Release) == CONTENDED {
-            futex_wake_one(&self.state);
+        if self.word.swap(UNLOCKED, Ordering::Release) & SLEEPERS != 0 {
+            futex_wake_one(&self.word);
         }
     }
 
@@ -248,8 +272,10 @@ impl<T> Lock<T> {
         if self.is_held_by_this_thread() {
             return;
         }
-        self.acquire();
-        self.owner.store(this_thread(), Ordering::Relaxed);
+        let me = this_thread();
+        if !self.try_acquire(me) {
+            self.acquire_contended(me);
+        }
         self.taken_for_fork.store(true, Ordering::Relaxed);
     }
 
@@ -264,8 +290,7 @@ impl<T> Lock<T> {
     /// on the lock; reset it if prepare took it.
     pub fn fork_child(&self) {
         if self.taken_for_fork.swap(false, Ordering::Relaxed) {
-            self.owner.store(0, Ordering::Relaxed);
-            self.state.store(UNLOCKED, Ordering::Release);
+            self.word.store(UNLOCKED, Ordering::Release);
         }
     }
 }
@@ -295,21 +320,25 @@ impl<T> Drop for LockGuard<'_, T> {
     }
 }
 
-fn futex_wait(state: &AtomicU32, expected: u32) {
-    // SAFETY: FUTEX_WAIT reads the u32 behind a valid pointer and sleeps only
-    // while it still equals `expected`; spurious returns are retried above.
+/// Sleeps while the low 32 bits of `word` (the futex: x86-64 is
+/// little-endian, so they sit at the word's address) equal those of
+/// `expected`.
+fn futex_wait(word: &AtomicUsize, expected: usize) {
+    // SAFETY: FUTEX_WAIT reads the u32 at a valid, 8-aligned address and
+    // sleeps only while it still equals `expected`'s low half; spurious
+    // returns are retried by the caller's loop.
     unsafe {
         libc::syscall(
             libc::SYS_futex,
-            state.as_ptr(),
+            word.as_ptr(),
             libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
-            expected,
+            expected as u32,
             core::ptr::null::<libc::timespec>(),
         );
     }
 }
 
-/// Wakes one thread sleeping in [`futex_wait`] on `state`.
+/// Wakes one thread sleeping in [`futex_wait`] on `word`.
 ///
 /// A raw `syscall` instruction rather than libc's `syscall()` function: it
 /// sits on the unlock path of every operation (behind a branch that is taken
@@ -317,7 +346,7 @@ fn futex_wait(state: &AtomicU32, expected: u32) {
 /// registers around it; the instruction clobbers only `%rax`, `%rcx` and
 /// `%r11`.
 #[inline]
-fn futex_wake_one(state: &AtomicU32) {
+fn futex_wake_one(word: &AtomicUsize) {
     // SAFETY: FUTEX_WAKE only uses the address as a key and touches no
     // memory. The kernel's x86-64 syscall convention: number in %rax, then
     // %rdi, %rsi, %rdx; it returns in %rax and clobbers %rcx (the return
@@ -326,7 +355,7 @@ fn futex_wake_one(state: &AtomicU32) {
         core::arch::asm!(
             "syscall",
             inlateout("rax") libc::SYS_futex => _,
-            in("rdi") state.as_ptr(),
+            in("rdi") word.as_ptr(),
             in("rsi") libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
             in("rdx") 1,
             lateout("rcx") _,
@@ -404,15 +433,14 @@ mod tests {
     }
 
     /// Re-entry is reported while other threads sleep on the lock too (the
-    /// owner is read only after the compare-exchange fails, whatever the
-    /// state it found).
+    /// word then carries the sleepers' bit beside the owner).
     #[test]
     fn reentry_is_reported_while_others_wait() {
         let lock = Lock::new(());
         let guard = lock.lock().unwrap();
         std::thread::scope(|scope| {
             let waiter = scope.spawn(|| drop(lock.lock().unwrap()));
-            while lock.state.load(Ordering::Relaxed) != CONTENDED {
+            while lock.word.load(Ordering::Relaxed) & SLEEPERS == 0 {
                 std::thread::yield_now();
             }
             assert_eq!(lock.lock().err(), Some(Reentered));

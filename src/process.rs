@@ -64,7 +64,7 @@
 //! NULL then).
 
 use core::ops::{Deref, DerefMut};
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use crate::error::Error;
 use crate::heap::{Growth, Heap};
@@ -160,8 +160,8 @@ static PROCESS_HEAP: Lock<Heap<ProcessBreak>> = Lock::with_first_use(
 /// The `fork` handlers are registered (in this process or a parent).
 static FORK_HANDLERS_REGISTERED: AtomicBool = AtomicBool::new(false);
 
-/// The pid of the process in which a thread is registering them, 0 if none.
-static FORK_HANDLERS_REGISTRANT: AtomicI32 = AtomicI32::new(0);
+/// The thread registering them, as `pid << 32 | tid`, 0 if none.
+static FORK_HANDLERS_REGISTRANT: AtomicU64 = AtomicU64::new(0);
 
 extern "C" fn fork_prepare() {
     PROCESS_HEAP.fork_prepare();
@@ -181,17 +181,24 @@ extern "C" fn fork_child() {
 /// Not a [`std::sync::Once`]: a child forked while another thread was inside
 /// `call_once` would wait for that thread forever (it does not exist in the
 /// child). Here a registration in progress is marked with the registering
-/// process's pid, so a child that inherits the mark (another pid) registers
-/// itself. Registering twice is harmless: the second prepare handler finds
-/// the lock held by this thread and does nothing, and the second parent and
-/// child handlers find nothing taken.
+/// thread's pid and tid: a child that inherits the mark (another pid)
+/// registers itself; another thread of the same process waits; and the
+/// registering thread itself, back here from a signal handler that
+/// allocates, returns at once (the registration it interrupted finishes
+/// after the handler). Registering twice is harmless: the second prepare
+/// handler finds the lock held by this thread and does nothing, and the
+/// second parent and child handlers find nothing taken.
 #[cold]
 fn register_fork_handlers() {
+    // SAFETY: getpid and gettid have no preconditions.
+    let (pid, tid) = unsafe { (libc::getpid(), libc::gettid()) };
+    let me = (pid as u32 as u64) << 32 | tid as u32 as u64;
     while !FORK_HANDLERS_REGISTERED.load(Ordering::Acquire) {
-        // SAFETY: getpid has no preconditions.
-        let me = unsafe { libc::getpid() };
         let registrant = FORK_HANDLERS_REGISTRANT.load(Ordering::Acquire);
-        let stale = registrant != 0 && registrant != me;
+        if registrant == me {
+            return; // a signal handler on the registering thread
+        }
+        let stale = registrant != 0 && registrant >> 32 != me >> 32;
         if (registrant == 0 || stale)
             && FORK_HANDLERS_REGISTRANT
                 .compare_exchange(registrant, me, Ordering::AcqRel, Ordering::Acquire)

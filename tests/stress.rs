@@ -80,14 +80,11 @@ fn fork_while_threads_race_to_the_first_use() {
     });
 }
 
-/// A known bug, kept as a reproducer: a signal handler that allocates while
-/// its thread is between the lock's compare-exchange and the store of the
-/// owner (or between clearing the owner and the release) waits for its own
-/// thread forever, where the C ABI promises NULL. Hangs within seconds on
-/// 65082f6. Run it with
-/// `cargo test --release --test stress -- --ignored signal_handler`.
+/// A signal handler that allocates while its thread is inside the heap gets
+/// NULL (re-entry), wherever the signal lands. It hung in every run (within
+/// seconds) while the lock kept its owner in a second word, stored after the
+/// compare-exchange that took the lock (main at 65082f6).
 #[test]
-#[ignore = "known deadlock (a signal between taking the lock and recording the owner); run with --ignored"]
 fn signal_handler_allocates_while_its_thread_is_inside_the_heap() {
     let exe = c_program("repro_signal_window");
     stress("signal window", &exe, 3, |_| vec!["3".to_string()]);

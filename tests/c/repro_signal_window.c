@@ -1,12 +1,12 @@
 /* A signal handler that allocates while the interrupted thread is inside the
  * heap. The C ABI promises NULL there (the thread holds the heap's lock, and
- * waiting would never end), and NULL is what the handler gets while the
- * thread holds the lock with its owner recorded. But the lock records its
- * owner one instruction after its compare-exchange takes it (and clears it
- * one instruction before it releases it): a signal landing in between finds
- * the lock held by "nobody", waits for it, and the process hangs (gdb:
+ * waiting would never end). While the lock recorded its owner in a second
+ * word, one instruction after its compare-exchange took it (and cleared it
+ * one instruction before releasing it), a signal landing in between found
+ * the lock held by "nobody", waited for it, and the process hung (gdb:
  * handler -> allocate_after_waiting -> acquire_contended -> futex_wait, on
- * top of deallocate -> try_lock at `owner.store`).
+ * top of deallocate -> try_lock at `owner.store`; every run on 65082f6).
+ * The lock word is now the owner itself, taken and cleared atomically.
  *
  * The main thread loops on allocate/deallocate for SECONDS seconds while a
  * 20 µs ITIMER_PROF timer sends SIGPROF, whose handler allocates.
