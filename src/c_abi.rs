@@ -39,8 +39,8 @@
 //!   what lets that call be a `jmp`.
 //!
 //! `benches/constant.sh` measures the result: a `deallocate` plus a reusing
-//! `allocate`, with the C driver's loop around them, cost 94 instructions
-//! where run.s's cost 32 (`docs/perf/constant.txt`, on the merged code).
+//! `allocate`, with the C driver's loop around them, cost 83 instructions
+//! where run.s's cost 32 (`docs/perf/constant.txt`).
 
 use core::ffi::{c_int, c_void};
 use core::mem::ManuallyDrop;
