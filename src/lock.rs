@@ -131,7 +131,10 @@ impl<T> Lock<T> {
     /// A free lock around `value` that calls `hook` before it is first
     /// taken, without holding it (the process heap registers its `fork`
     /// handlers there). Threads that race to the first lock may each call
-    /// `hook`; it must be idempotent and must not take this lock.
+    /// `hook`; it must be idempotent and must not take this lock. (A signal
+    /// handler that locks while its own thread is inside `hook` cannot wait
+    /// for it: the process heap's hook returns at once there, and the
+    /// handler takes the lock before the hook's work is done.)
     pub const fn with_first_use(value: T, hook: fn()) -> Self {
         Lock {
             word: AtomicUsize::new(FIRST_USE),

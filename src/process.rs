@@ -54,7 +54,10 @@
 //! before `fork` and both processes release it after, so a child forked
 //! while another thread was inside the heap can use it. If the forking thread
 //! holds the lock itself (a `fork` inside a callback), it keeps it in both
-//! processes and releases it as usual.
+//! processes and releases it as usual. One window remains that only glibc
+//! could close: a `fork` that started before the registration (glibc runs
+//! the handlers it had when the fork began) while another thread then takes
+//! the heap's lock leaves the child a held lock.
 //!
 //! # Re-entry
 //!
