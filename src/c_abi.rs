@@ -187,12 +187,46 @@ extern "C" fn deallocate_rest(heap: ProcessHeap, ptr: *mut c_void) {
 #[cold]
 #[inline(never)]
 extern "C" fn deallocate_after_waiting(ptr: *mut c_void) {
-    deallocate_locked(process::lock(), ptr);
+    match process::lock_unless_reentered() {
+        Ok(heap) => deallocate_locked(heap, ptr),
+        Err(_) => abort_reentered(b"deallocate"),
+    }
+}
+
+/// Ends the process when C's `deallocate` or `deallocate_pool` is called on a
+/// thread that holds the heap's lock (C has no error channel, and waiting
+/// would never end). The message goes out with one `write(2)` and the end is
+/// `abort()`: no formatting and no `malloc`, so it works from a signal
+/// handler that interrupted `malloc` too (a panic's message may allocate).
+#[cold]
+fn abort_reentered(function: &[u8]) -> ! {
+    let mut message = [0u8; 160];
+    let parts: [&[u8]; 3] = [
+        b"brk-pools: ",
+        function,
+        b": this thread already holds the heap's lock (a callback under the lock, \
+          or a signal handler): waiting would deadlock; aborting\n",
+    ];
+    let mut len = 0;
+    for part in parts {
+        let part = &part[..part.len().min(message.len() - len)];
+        message[len..len + part.len()].copy_from_slice(part);
+        len += part.len();
+    }
+    // SAFETY: write(2) reads `len` initialised bytes of a live buffer;
+    // abort(3) has no preconditions. Both are async-signal-safe.
+    unsafe {
+        libc::write(libc::STDERR_FILENO, message.as_ptr().cast(), len);
+        libc::abort()
+    }
 }
 
 /// `void deallocate_pool(int pool)`: free every block of `pool` (nothing, if
 /// a Rust guard holds it).
 #[cfg_attr(feature = "c-abi", unsafe(no_mangle))]
 pub extern "C" fn deallocate_pool(pool: c_int) {
-    process::lock().deallocate_pool(zero_extended(pool));
+    match process::lock_unless_reentered() {
+        Ok(mut heap) => heap.deallocate_pool(zero_extended(pool)),
+        Err(_) => abort_reentered(b"deallocate_pool"),
+    }
 }

@@ -74,26 +74,34 @@ fn process_heap_calls_while_this_thread_holds_the_lock() {
 
 const ABORT_CASE: &str = "BRK_POOLS_REENTRY_ABORT";
 
-/// `deallocate` from C has no error channel: it aborts with the message.
+/// `deallocate` and `deallocate_pool` from C have no error channel: they
+/// abort with the message (written with one `write(2)`, no panic).
 #[test]
 fn c_abi_free_under_the_lock_aborts_with_a_message() {
-    if std::env::var(ABORT_CASE).is_ok() {
+    if let Ok(case) = std::env::var(ABORT_CASE) {
         let p = c_abi::allocate(78, 16);
         let _heap = process::lock();
-        c_abi::deallocate(p);
-        unreachable!("deallocate returned while this thread held the lock");
+        if case == "pool" {
+            c_abi::deallocate_pool(78);
+        } else {
+            c_abi::deallocate(p);
+        }
+        unreachable!("{case} returned while this thread held the lock");
     }
-    let output = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "c_abi_free_under_the_lock_aborts_with_a_message",
-            "--exact",
-            "--nocapture",
-        ])
-        .env(ABORT_CASE, "1")
-        .output()
-        .unwrap();
-    use std::os::unix::process::ExitStatusExt;
-    assert_eq!(output.status.signal(), Some(libc::SIGABRT), "{output:?}");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("already holds the heap's lock"), "{stderr}");
+    for (case, function) in [("block", "deallocate:"), ("pool", "deallocate_pool:")] {
+        let output = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "c_abi_free_under_the_lock_aborts_with_a_message",
+                "--exact",
+                "--nocapture",
+            ])
+            .env(ABORT_CASE, case)
+            .output()
+            .unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(output.status.signal(), Some(libc::SIGABRT), "{output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(function), "{stderr}");
+        assert!(stderr.contains("already holds the heap's lock"), "{stderr}");
+    }
 }
