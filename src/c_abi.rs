@@ -187,10 +187,8 @@ extern "C" fn deallocate_rest(heap: ProcessHeap, ptr: *mut c_void) {
 #[cold]
 #[inline(never)]
 extern "C" fn deallocate_after_waiting(ptr: *mut c_void) {
-    match process::lock_unless_reentered() {
-        Ok(heap) => deallocate_locked(heap, ptr),
-        Err(_) => abort_reentered(b"deallocate"),
-    }
+    let heap = process::lock_unless_reentered().unwrap_or_else(|_| abort_reentered(b"deallocate"));
+    deallocate_locked(heap, ptr);
 }
 
 /// Ends the process when C's `deallocate` or `deallocate_pool` is called on a
@@ -225,8 +223,7 @@ fn abort_reentered(function: &[u8]) -> ! {
 /// a Rust guard holds it).
 #[cfg_attr(feature = "c-abi", unsafe(no_mangle))]
 pub extern "C" fn deallocate_pool(pool: c_int) {
-    match process::lock_unless_reentered() {
-        Ok(mut heap) => heap.deallocate_pool(zero_extended(pool)),
-        Err(_) => abort_reentered(b"deallocate_pool"),
-    }
+    process::lock_unless_reentered()
+        .unwrap_or_else(|_| abort_reentered(b"deallocate_pool"))
+        .deallocate_pool(zero_extended(pool));
 }

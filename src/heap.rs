@@ -626,12 +626,13 @@ impl<S: BreakSource> Heap<S> {
     /// outside the heap's own tables and blocks.
     #[inline]
     fn find_block(&self, ptr: *mut u8) -> Option<(*mut u8, Option<usize>)> {
-        let header = (ptr as usize).checked_sub(HEADER_SIZE)?;
-        match self.index.position(header) {
-            Some(position) => Some((header as *mut u8, Some(position))),
-            None if self.index_refused => self.find_block_by_walking(header),
-            None => None,
+        if let Some((block, position)) = self.indexed_block(ptr) {
+            return Some((block, Some(position)));
         }
+        if !self.index_refused {
+            return None;
+        }
+        self.find_block_by_walking((ptr as usize).checked_sub(HEADER_SIZE)?)
     }
 
     /// [`find_block`](Heap::find_block) once the index is incomplete (the
