@@ -93,6 +93,8 @@
 
 use core::ptr;
 
+use crate::mapped_vec::map_anonymous;
+
 /// The largest free block size over every range of blocks, in walk order.
 #[derive(Debug)]
 pub(crate) struct FitIndex {
@@ -407,22 +409,9 @@ impl FitIndex {
         let capacity = (self.capacity * 2).max(FIRST_CAPACITY);
         let (leaf_start, slots) = layout(capacity).ok_or(())?;
         let bytes = slots.checked_mul(size_of::<u64>()).ok_or(())?;
-        // SAFETY: a fresh anonymous private mapping aliases nothing; it comes
-        // zeroed, so the unused leaves are 0 (in use: never a fit).
-        let mapping = unsafe {
-            libc::mmap(
-                ptr::null_mut(),
-                bytes,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if mapping == libc::MAP_FAILED {
-            return Err(());
-        }
-        let nodes: *mut u64 = mapping.cast();
+        // The mapping comes zeroed, so the unused leaves are 0 (in use:
+        // never a fit).
+        let nodes: *mut u64 = map_anonymous(bytes).ok_or(())?.cast();
         if !self.nodes.is_null() {
             // SAFETY: the old leaves [leaf_start, leaf_start + len) and the
             // new slots [new leaf_start, new leaf_start + len) are in two

@@ -22,6 +22,24 @@ pub(crate) struct MappedVec<T: Copy> {
 // SAFETY: the vector owns its mapping; nothing in it is tied to a thread.
 unsafe impl<T: Copy + Send> Send for MappedVec<T> {}
 
+/// A fresh private anonymous mapping of `bytes`: readable, writable, zeroed
+/// by the kernel, aliasing nothing. None if the kernel refuses.
+pub(crate) fn map_anonymous(bytes: usize) -> Option<*mut u8> {
+    // SAFETY: asking for new memory at an address of the kernel's choosing
+    // touches no existing memory.
+    let mapping = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            bytes,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    (mapping != libc::MAP_FAILED).then_some(mapping.cast())
+}
+
 /// The kernel refused memory for a table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct NoMemory;
@@ -73,33 +91,21 @@ impl<T: Copy> MappedVec<T> {
         let capacity = needed.max(self.capacity * 2).max(first);
         let bytes = capacity.checked_mul(size_of::<T>()).ok_or(NoMemory)?;
         let mapping = if self.capacity == 0 {
-            // SAFETY: a fresh anonymous private mapping aliases nothing.
-            unsafe {
-                libc::mmap(
-                    ptr::null_mut(),
-                    bytes,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                    -1,
-                    0,
-                )
-            }
+            map_anonymous(bytes)
         } else {
             // SAFETY: items/capacity describe our own mapping; MAYMOVE keeps
             // its contents and no reference into it outlives this call.
-            unsafe {
+            let moved = unsafe {
                 libc::mremap(
                     self.items.cast(),
                     self.capacity * size_of::<T>(),
                     bytes,
                     libc::MREMAP_MAYMOVE,
                 )
-            }
+            };
+            (moved != libc::MAP_FAILED).then_some(moved.cast())
         };
-        if mapping == libc::MAP_FAILED {
-            return Err(NoMemory);
-        }
-        self.items = mapping.cast();
+        self.items = mapping.ok_or(NoMemory)?.cast();
         self.capacity = capacity;
         Ok(())
     }
