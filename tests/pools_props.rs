@@ -150,7 +150,6 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// The header offset of the block whose data starts at `data`.
     /// Fills a new allocation of `pool` with its own pattern and checks
     /// that it sits in the block the model's first fit chose; returns its id.
     fn fill_and_place(
@@ -172,6 +171,7 @@ impl Run<'_> {
         Ok(id)
     }
 
+    /// The header offset of the block whose data starts at `data`.
     fn header_offset(&self, data: *const u8) -> usize {
         let start = self.pools.inspect(|heap| heap.memory_start() as usize);
         data as usize - 32 - start
@@ -201,12 +201,7 @@ impl Run<'_> {
                         match self.pools.pool(n) {
                             Ok(inner) => {
                                 self.at += 1;
-                                let live: Vec<(&[u8], usize)> = outer
-                                    .iter()
-                                    .copied()
-                                    .chain(slices.iter().copied())
-                                    .chain(boxes.iter().map(|(b, id)| (&b[..], *id)))
-                                    .collect();
+                                let live = live_bytes(outer, &slices, &boxes);
                                 self.session(inner, &live)?;
                                 self.model.free_pool(n);
                             }
@@ -247,12 +242,7 @@ impl Run<'_> {
                     }
                     SafeOp::FreeBox(_) => {}
                 }
-                let live: Vec<(&[u8], usize)> = outer
-                    .iter()
-                    .copied()
-                    .chain(slices.iter().copied())
-                    .chain(boxes.iter().map(|(b, id)| (&b[..], *id)))
-                    .collect();
+                let live = live_bytes(outer, &slices, &boxes);
                 self.check(&live)?;
                 self.at += 1;
             };
@@ -317,4 +307,19 @@ proptest! {
             prop_assert!(false, "{}", broken);
         }
     }
+}
+
+/// Every live allocation's bytes with its id: the outer guards', then this
+/// session's slices and boxes.
+fn live_bytes<'a>(
+    outer: &[(&'a [u8], usize)],
+    slices: &[(&'a [u8], usize)],
+    boxes: &'a [(PoolBox<'_, [u8]>, usize)],
+) -> Vec<(&'a [u8], usize)> {
+    outer
+        .iter()
+        .copied()
+        .chain(slices.iter().copied())
+        .chain(boxes.iter().map(|(b, id)| (&b[..], *id)))
+        .collect()
 }
