@@ -389,7 +389,7 @@ impl<S: BreakSource> Heap<S> {
             old_end
         } else {
             // Someone shrank the break into our memory: never write there.
-            if self.owns_break(self.source.current()) {
+            if self.break_moved_into_heap(self.source.current()) {
                 return Err(Error::BreakBelowHeap);
             }
             // Room for a new segment first, so that a table that cannot grow
@@ -415,16 +415,22 @@ impl<S: BreakSource> Heap<S> {
                 .grow(increment)
                 .map_err(|refusal| Error::BreakRefused { requested, refusal })?;
             let new_break = old_break.wrapping_add(increment);
-            if !self.segments().is_empty() && old_break == self.break_end {
+            let continues = !self.segments().is_empty() && old_break == self.break_end;
+            // Never memory that overlaps the heap's own: a new segment may lie
+            // anywhere, and the newest segment may end where an older one
+            // starts (then even continuing it would run into that one).
+            if (!continues || self.segments.len() > 1)
+                && self.overlaps(old_break as usize, new_break as usize)
+            {
+                return Err(Error::BreakBelowHeap);
+            }
+            if continues {
                 self.break_end = new_break;
                 old_end
             } else {
                 // The memory does not continue the newest segment (someone
                 // else moved the break, or the source is a new mapping):
-                // start a new segment there, unless it overlaps ours.
-                if self.overlaps(old_break as usize, new_break as usize) {
-                    return Err(Error::BreakBelowHeap);
-                }
+                // start a new segment there.
                 self.record_segment(old_break);
                 self.break_end = new_break;
                 old_break
@@ -497,16 +503,15 @@ impl<S: BreakSource> Heap<S> {
         self.segment_at(address as usize).is_some()
     }
 
-    /// [`owns`](Heap::owns) for the break an append is about to grow from.
-    /// The usual answer needs no search: with one segment, the break where
-    /// the heap's last growth left it is the end of the segment's memory,
-    /// which the heap does not own yet.
+    /// Whether someone moved the break, which an append is about to grow
+    /// from, into memory the heap owns. The break where the heap's last
+    /// growth left it is the heap's own, even where it is also the start of
+    /// an older segment (a mapping placed right below an older one, filled
+    /// to its end): the source's next memory may come from anywhere, and the
+    /// append checks it for overlaps.
     #[inline]
-    fn owns_break(&self, current: *mut u8) -> bool {
-        if current == self.break_end && self.segments.len() == 1 {
-            return false;
-        }
-        self.owns(current)
+    fn break_moved_into_heap(&self, current: *mut u8) -> bool {
+        current != self.break_end && self.owns(current)
     }
 
     /// Whether `start..end` overlaps memory the heap owns.

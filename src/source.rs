@@ -189,12 +189,14 @@ impl ProcessBreak {
         {
             return Ok(old);
         }
-        // A new reservation (the first, or the last one is full): as large
-        // as the default, or the request, whichever is larger; smaller ones if
-        // the address space is limited (RLIMIT_AS).
-        let mut last_error = Refusal::TooLarge;
-        for capacity in [PROCESS_RESERVATION, PROCESS_RESERVATION / 16, 0] {
-            match Arena::new(capacity.max(increment)) {
+        // A new reservation (the first, or the last one is full): the
+        // default size, or the request if larger; under an address-space
+        // limit (RLIMIT_AS), halved until the kernel grants one, down to the
+        // request itself, so that room left under the limit is still used.
+        // A refusal changes nothing: the next append tries again.
+        let mut capacity = PROCESS_RESERVATION.max(increment);
+        loop {
+            match Arena::new(capacity) {
                 Ok(mut arena) => {
                     let old = arena.grow(increment)?;
                     if let Some(full) = self.mapped.replace(arena) {
@@ -203,14 +205,14 @@ impl ProcessBreak {
                     }
                     return Ok(old);
                 }
+                Err(_) if capacity > increment => capacity = (capacity / 2).max(increment),
                 Err(error) => {
-                    last_error = Refusal::Kernel {
+                    return Err(Refusal::Kernel {
                         errno: error.raw_os_error().unwrap_or(0),
-                    }
+                    });
                 }
             }
         }
-        Err(last_error)
     }
 }
 

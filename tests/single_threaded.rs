@@ -3,17 +3,9 @@
 //! run each `#[test]` on a spawned thread, and a process that ever had a
 //! second thread never moves the break again; see `ProcessBreak`).
 //!
-//! `main` re-runs this binary once per case with `BRK_POOLS_CASE=<name>`; the
-//! child runs the case on its main thread (checking that it is the only
-//! thread) and may set resource limits. A case that crashes, fails or does
-//! not finish in time fails the run. Arguments that do not start with `-`
-//! select cases by substring, like libtest's filter.
+//! Each case runs in a child process of its own, on its main thread, and
+//! checks that it is the only thread (`support::child_cases`).
 //!
-//! Moved here from `#[test]`s (issue 9): `refused_brk_on_the_first_allocation`
-//! and `refused_brk_after_many_allocations` and
-//! `rust_collections_churn_next_to_pools` (from `tests/faults.rs`),
-//! `process_memory_end_global_stays_exact` (from `tests/batched.rs`).
-
 mod support;
 
 use std::process::Command;
@@ -21,8 +13,6 @@ use std::time::Duration;
 
 use brk_pools::{Error, Growth, Header, Heap, ProcessBreak, Refusal, Segment, pools, process};
 use support::Rng;
-
-const CASE: &str = "BRK_POOLS_CASE";
 
 /// glibc settings for `rust_collections_churn_next_to_pools`: trim the top
 /// as soon as 128 KiB are free. (Raising `mmap_threshold` as well, so that
@@ -66,44 +56,16 @@ fn threads() -> usize {
 }
 
 fn main() {
-    if let Ok(name) = std::env::var(CASE) {
-        let (_, case) = CASES
-            .iter()
-            .find(|(n, _)| *n == name)
-            .unwrap_or_else(|| panic!("no case {name}"));
-        assert_eq!(threads(), 1, "the case must start single-threaded");
-        case();
-        println!("case {name}: ok");
-        return;
-    }
-    let filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let mut failed = Vec::new();
-    let mut ran = 0;
-    for (name, _) in CASES {
-        if !filters.is_empty() && !filters.iter().any(|f| name.contains(f.as_str())) {
-            continue;
-        }
-        ran += 1;
-        let mut command = Command::new(std::env::current_exe().unwrap());
-        command.env(CASE, name);
-        if *name == "rust_collections_churn_next_to_pools" {
-            command.env("GLIBC_TUNABLES", TUNABLES);
-        }
-        let outcome = support::run_with_timeout(&mut command, Duration::from_secs(120));
-        let ok = outcome.success() && outcome.stdout.contains(&format!("case {name}: ok"));
-        println!("case {name} ... {}", if ok { "ok" } else { "FAILED" });
-        if !ok {
-            println!("{}", outcome.describe());
-            failed.push(*name);
-        }
-    }
-    println!("{ran} single-threaded cases, {} failed", failed.len());
-    if !failed.is_empty() {
-        std::process::exit(1);
-    }
+    support::child_cases::main(
+        "single-threaded",
+        CASES,
+        || assert_eq!(threads(), 1, "the case must start single-threaded"),
+        |name, command| {
+            if name == "rust_collections_churn_next_to_pools" {
+                command.env("GLIBC_TUNABLES", TUNABLES);
+            }
+        },
+    );
 }
 
 fn current_break() -> usize {

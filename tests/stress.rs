@@ -42,17 +42,27 @@ fn stress(name: &str, exe: &PathBuf, runs: usize, args: impl Fn(usize) -> Vec<St
         command.args(args(i));
         command
     });
-    println!(
-        "{name}: {} runs: {} crashed, {} hung, {} failed their check; last clean run: {}",
-        tally.runs,
-        tally.crashes,
-        tally.hangs,
-        tally.changed,
-        tally.last_stdout.trim()
-    );
+    report(name, tally);
+}
+
+/// Prints what the runs did; fails on the first failed run.
+fn report(name: &str, tally: support::StressTally) {
+    print_tally(name, &tally);
     if let Some(failure) = tally.first_failure {
         panic!("{name}: first failure:\n{}", failure.describe());
     }
+}
+
+fn print_tally(name: &str, tally: &support::StressTally) {
+    println!(
+        "{name}: {} runs: {} crashed, {} hung, {} NULL, {} failed their check; last clean run: {}",
+        tally.runs,
+        tally.crashes,
+        tally.hangs,
+        tally.nulls,
+        tally.changed,
+        tally.last_stdout.trim()
+    );
 }
 
 #[test]
@@ -88,6 +98,58 @@ fn fork_while_threads_race_to_the_first_use() {
 fn signal_handler_allocates_while_its_thread_is_inside_the_heap() {
     let exe = c_program("repro_signal_window");
     stress("signal window", &exe, 3, |_| vec!["3".to_string()]);
+}
+
+/// Another library's fork handlers call `allocate`, `deallocate` and
+/// `deallocate_pool` in prepare, parent and child, registered in every order
+/// relative to the heap's own handlers (which the heap registers on first
+/// use): from a constructor, in `main` before or after the heap's first use,
+/// or by a `dlopen`ed library's constructor; single-threaded and beside four
+/// threads that work the heap.
+#[test]
+fn another_librarys_fork_handlers_use_the_heap() {
+    let dir = support::profile_dir().join("fork-handlers");
+    std::fs::create_dir_all(&dir).unwrap();
+    let library = dir.join("libfork_handlers_library.so");
+    support::run_ok(
+        Command::new("gcc")
+            .args(["-O2", "-shared", "-fPIC", "-o"])
+            .arg(&library)
+            .arg(support::root().join("tests/c/fork_handlers_library.c")),
+    );
+    let source = support::root().join("tests/c/fork_handlers.c");
+    let exe = build_c(
+        "fork_handlers",
+        &[source],
+        Allocator::Port,
+        &["-pthread", "-rdynamic"],
+    );
+    let whens = [
+        "constructor",
+        "before",
+        "after",
+        "dlopen-before",
+        "dlopen-after",
+    ];
+    let mut failures = Vec::new();
+    for when in whens {
+        for threads in ["0", "4"] {
+            let name = format!("fork handlers {when}, {threads} threads");
+            let tally = stress_runs(2, Duration::from_secs(60), |_| {
+                let mut command = Command::new(&exe);
+                command
+                    .env("FORK_HANDLERS_WHEN", when)
+                    .args([when, threads, "20"])
+                    .arg(&library);
+                command
+            });
+            print_tally(&name, &tally);
+            if let Some(failure) = tally.first_failure {
+                failures.push(format!("{name}: first failure:\n{}", failure.describe()));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[test]

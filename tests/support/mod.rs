@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod child_cases;
 pub mod props;
 
 use std::collections::hash_map::DefaultHasher;
@@ -375,6 +376,8 @@ pub struct StressTally {
     pub hangs: usize,
     /// Children that exited 2: their own check found changed bytes.
     pub changed: usize,
+    /// Children that exited 3: `allocate` returned NULL where it must not.
+    pub nulls: usize,
     pub first_failure: Option<Outcome>,
     /// Standard output of the last child that exited 0.
     pub last_stdout: String,
@@ -382,7 +385,7 @@ pub struct StressTally {
 
 /// Runs `command(i)` with `timeout` at least `min_runs` times, and for as long
 /// as `BRK_POOLS_STRESS_SECS` asks (the long form), counting crashes, hangs
-/// (timeout) and failed checks (exit status 2).
+/// (timeout), failed checks (exit status 2) and NULLs (exit status 3).
 pub fn stress_runs(
     min_runs: usize,
     timeout: std::time::Duration,
@@ -404,6 +407,8 @@ pub fn stress_runs(
             tally.hangs += 1;
         } else if outcome.status.and_then(|s| s.code()) == Some(2) {
             tally.changed += 1;
+        } else if outcome.status.and_then(|s| s.code()) == Some(3) {
+            tally.nulls += 1;
         } else {
             tally.crashes += 1;
         }

@@ -1,0 +1,180 @@
+//! Appends in a process that has had a thread, where the process heap grows
+//! from `mmap` reservations (see `ProcessBreak`): they go on for as long as
+//! the kernel gives memory, whatever it places where.
+//!
+//! Linux usually places a new mapping right below the one before, so a
+//! reservation filled to its very end ends where an older segment starts.
+//! That end is the heap's own break, not "a break below the heap". Each case
+//! runs in a child process of its own (`support::child_cases`), first
+//! creating and joining a thread, through the C ABI's functions and the
+//! heap's safe methods alike; `cargo test --features indexed-fit` runs them on
+//! the indexed build too.
+
+mod support;
+
+use brk_pools::c_abi::{allocate, deallocate, deallocate_pool};
+use brk_pools::process;
+use brk_pools::source::PROCESS_RESERVATION;
+
+const CASES: &[support::child_cases::Case] = &[
+    (
+        "reservations_filled_to_the_end_then_small_appends",
+        reservations_filled_to_the_end_then_small_appends,
+    ),
+    (
+        "address_space_limit_lowered_then_raised",
+        address_space_limit_lowered_then_raised,
+    ),
+    ("many_reservations", many_reservations),
+];
+
+fn main() {
+    support::child_cases::main("threaded-growth", CASES, become_threaded, |_, _| {});
+}
+
+/// From here on the process heap grows from mappings, for good.
+fn become_threaded() {
+    std::thread::spawn(|| ()).join().unwrap();
+    assert!(!process::lock().source().uses_break());
+}
+
+/// The user size of a block that fills a whole default reservation.
+const RESERVATION_BLOCK: i32 = (PROCESS_RESERVATION - 32) as i32;
+
+/// Small blocks appended by both APIs, each filled with its own byte; checks
+/// every byte, then frees them. Returns how many of the `n` appends of each
+/// API failed.
+fn small_appends(n: usize, pool: i32) -> usize {
+    let mut blocks = Vec::with_capacity(2 * n);
+    let mut failed = 0;
+    for i in 0..n {
+        let from_c = allocate(pool, 100).cast::<u8>();
+        let from_rust = process::lock().allocate(pool as u64, 100);
+        let from_rust = from_rust.map_or(core::ptr::null_mut(), |p| p.as_ptr());
+        for (block, fill) in [(from_c, 2 * i as u8), (from_rust, 2 * i as u8 + 1)] {
+            if block.is_null() {
+                failed += 1;
+                continue;
+            }
+            // SAFETY: a fresh block of 100 bytes.
+            unsafe { block.write_bytes(fill, 100) };
+            blocks.push((block, fill));
+        }
+    }
+    for &(block, fill) in &blocks {
+        // SAFETY: blocks of 100 bytes handed out above, still in use.
+        let bytes = unsafe { std::slice::from_raw_parts(block, 100) };
+        assert!(bytes.iter().all(|&b| b == fill), "a block's bytes changed");
+    }
+    deallocate_pool(pool);
+    failed
+}
+
+/// Two blocks that fill a whole reservation each (the second reservation
+/// usually lands right below the first, so its end is the first one's start),
+/// then small appends: none fails, and the big blocks stay in use.
+fn reservations_filled_to_the_end_then_small_appends() {
+    let first = allocate(1, RESERVATION_BLOCK);
+    let second = allocate(1, RESERVATION_BLOCK);
+    assert!(!first.is_null() && !second.is_null());
+    let adjacent = second as usize + PROCESS_RESERVATION - 32 == first as usize - 32;
+    println!("the second reservation ends where the first starts: {adjacent}");
+    assert_eq!(small_appends(100, 2), 0, "appends failed");
+    let heap = process::lock();
+    assert!(heap.is_block_pointer(first.cast()) && heap.is_block_pointer(second.cast()));
+    assert_eq!(
+        heap.blocks().filter(|b| b.header.in_use == 1).count(),
+        2,
+        "only the two big blocks are in use"
+    );
+}
+
+fn address_space_limit() -> libc::rlimit {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut limit) }, 0);
+    limit
+}
+
+fn set_address_space_limit(limit: libc::rlimit) {
+    // SAFETY: setrlimit reads one rlimit.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &limit) }, 0);
+}
+
+/// VmSize of this process, in bytes.
+fn vm_size() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmSize:")).unwrap();
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024
+}
+
+/// Under an address-space limit 32 MiB above what the process uses, page-sized
+/// appends use most of that room (reservations shrink to what the limit
+/// leaves); the first refusal returns NULL and changes nothing; once the limit
+/// is raised, appends succeed again.
+fn address_space_limit_lowered_then_raised() {
+    const PAGE_BLOCK: i32 = 4096 - 32;
+    let old = address_space_limit();
+    let mut pointers = Vec::with_capacity(16 * 1024);
+    let blocks_before = process::lock().blocks().count();
+    set_address_space_limit(libc::rlimit {
+        rlim_cur: vm_size() + (32 << 20),
+        rlim_max: old.rlim_max,
+    });
+    loop {
+        let block = allocate(3, PAGE_BLOCK);
+        if block.is_null() || pointers.len() == pointers.capacity() {
+            break;
+        }
+        pointers.push(block);
+    }
+    let blocks_at_refusal = process::lock().blocks().count();
+    set_address_space_limit(old);
+    println!(
+        "{} page-sized appends under the limit ({} MiB of 32)",
+        pointers.len(),
+        pointers.len() * 4096 >> 20
+    );
+    assert!(
+        pointers.len() >= 4096,
+        "only {} page-sized appends fit in 32 MiB",
+        pointers.len()
+    );
+    assert_eq!(blocks_at_refusal, blocks_before + pointers.len());
+    assert_eq!(
+        small_appends(100, 4),
+        0,
+        "appends failed after the limit was raised"
+    );
+    for pointer in pointers {
+        deallocate(pointer);
+    }
+}
+
+/// Forty reservations filled to the end, with small appends, frees and reuse
+/// between them: every append succeeds, and first fit still reuses the
+/// oldest free block.
+fn many_reservations() {
+    let mut big = Vec::new();
+    for round in 0..40 {
+        let block = allocate(5, RESERVATION_BLOCK);
+        assert!(!block.is_null(), "round {round}: reservation block refused");
+        big.push(block);
+        assert_eq!(small_appends(10, 6), 0, "round {round}: appends failed");
+    }
+    let heap = process::lock();
+    assert!(
+        heap.segments().len() >= 40,
+        "{} segments",
+        heap.segments().len()
+    );
+    drop(heap);
+    // The first freed big block is the first that fits a big request again.
+    deallocate(big[7]);
+    deallocate(big[3]);
+    assert_eq!(allocate(7, RESERVATION_BLOCK), big[3]);
+}
