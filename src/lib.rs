@@ -187,7 +187,8 @@ pub use error::{Error, Refusal};
 pub use header::Header;
 pub use heap::{Block, Growth, Heap, Segment};
 pub use pools::{Pool, PoolBox, Pools};
-pub use source::{Arena, BreakSource, ProcessBreak};
+pub use process::ProcessBreak;
+pub use source::{Arena, BreakSource};
 
 /// The README's Rust example (the safe API), compiled and run as a doctest;
 /// its `sh` and `text` blocks are not Rust and are not run.

@@ -4,17 +4,18 @@
 //! [`std::sync::Mutex`] would do for mutual exclusion, but the heaps need
 //! three things it cannot give:
 //!
-//! * **Re-entry is an error, not a hang.** The lock word *is* the holder's
-//!   identity. A thread that asks again (a `PoolBox` dropped inside
-//!   `Pools::inspect`, a C ABI call made while `process::lock()` is held, a
-//!   signal handler that allocates while its thread is inside the heap) gets
-//!   [`Reentered`] at once instead of waiting for itself forever. Taking and
-//!   releasing the lock each change the word in one atomic instruction, so
-//!   there is no moment at which the lock is held but its owner unknown:
-//!   a signal handler sees either its own thread as the holder or a lock
-//!   its thread does not hold (`tests/c/repro_signal_window.c`, run by
-//!   `tests/stress.rs`, hung in every run when the owner was a second word
-//!   stored after the compare-exchange).
+//! * **Re-entry is reported, not waited for.** The lock word *is* the
+//!   holder's identity. A thread that asks for the lock it holds (a
+//!   `PoolBox` dropped inside `Pools::inspect`, a C ABI call made while
+//!   `process::lock()` is held, a signal handler that allocates while its
+//!   thread is inside the heap) gets [`Reentered`] at once instead of waiting
+//!   for itself forever. Taking and releasing the lock each change the word
+//!   in one atomic instruction, so there is no moment at which the lock is
+//!   held but its owner unknown. That is all it detects: *this* lock, held
+//!   by *this* thread. It does not make the heap async-signal-safe: a signal
+//!   handler that interrupts glibc's `malloc`, or a thread in the middle of
+//!   a `fork`, can still deadlock or crash in glibc's own locks, as with
+//!   `malloc` itself (see the crate's [`process`](crate::process) docs).
 //! * **`fork`.** A child has only the thread that called `fork`. If another
 //!   thread held the process heap's lock at that moment, the child's copy
 //!   stays locked for good. [`Lock::fork_prepare`], [`Lock::fork_parent`] and
@@ -26,6 +27,13 @@
 //!   pointer, owns it in both processes and releases it as usual. (The
 //!   process heap registers the handlers in a first-use hook, see
 //!   [`Lock::with_first_use`].)
+//! * **Other libraries' `fork` handlers.** glibc runs every library's
+//!   handlers on the forking thread, and a library's handler may use the
+//!   heap (as such handlers use `malloc`). While the forking thread holds the
+//!   lock *for* `fork` and no call of its own is inside the heap, its calls
+//!   go through: each marks the word with [`FORK_CALL`] while it runs and
+//!   clears it when done, and the fork's hold stays. A call while that mark
+//!   is set is re-entry, reported as above.
 //! * **No `malloc`.** The lock is one atomic word and the `futex` syscall,
 //!   so taking it can never move the program break.
 //!
@@ -39,9 +47,11 @@
 //!
 //! The word holds 0 when the lock is free, and the holder's thread pointer
 //! (at least 8-aligned) when it is held, with bit 0 set once another thread
-//! may sleep on it. Taking a free lock is one `lock cmpxchg` of 0 to the
-//! thread pointer; releasing it one `xchg` with 0, which also says whether
-//! to wake a sleeper. Sleepers wait on the word's low 32 bits (a futex is
+//! may sleep on it and bit 2 while a call made during `fork` runs. Taking a
+//! free lock is one `lock cmpxchg` of 0 to the thread pointer; releasing it
+//! one `lock cmpxchg` of the thread pointer back to 0, which fails, and
+//! takes the slow path, only when a bit is set (a sleeper to wake, or a call
+//! made during `fork` that ends). Sleepers wait on the word's low 32 bits (a futex is
 //! 32 bits wide): a thread sleeps only while those bits show a holder with
 //! bit 0 set, and that holder wakes one sleeper when it releases; a thread
 //! that takes the lock after sleeping sets bit 0 again, in case more sleep.
@@ -63,6 +73,11 @@ const SLEEPERS: usize = 1;
 /// runs the hook. So a hook costs the fast path nothing. (2 is no thread
 /// pointer, with or without [`SLEEPERS`].)
 const FIRST_USE: usize = 2;
+
+/// Bit 2 of a word held for `fork`: a heap call made on the forking thread
+/// (by another library's `fork` handler) is running. Its release clears
+/// the bit and leaves the fork's hold in place.
+const FORK_CALL: usize = 4;
 
 /// How often a thread retries before it sleeps in the kernel.
 const SPINS: u32 = 100;
@@ -91,8 +106,9 @@ pub struct Reentered;
 
 /// A mutex around a `T` that reports re-entry (see the [module docs](self)).
 pub struct Lock<T> {
-    /// 0 when free; else the holder's [`this_thread`], with [`SLEEPERS`];
-    /// [`FIRST_USE`] before the first lock of a lock with a hook.
+    /// 0 when free; else the holder's [`this_thread`], with [`SLEEPERS`]
+    /// and [`FORK_CALL`]; [`FIRST_USE`] before the first lock of a lock with
+    /// a hook.
     word: AtomicUsize,
     /// Set by [`fork_prepare`](Lock::fork_prepare) when it took the lock.
     taken_for_fork: AtomicBool,
@@ -155,7 +171,7 @@ impl<T> Lock<T> {
             // Held: by this thread (only this thread ever writes `me` into
             // the word, so reading it back is exact), or by another: wait.
             if self.holder() == me {
-                return Err(Reentered);
+                return self.lock_during_fork();
             }
             self.acquire_contended(me);
         }
@@ -163,6 +179,22 @@ impl<T> Lock<T> {
             lock: self,
             _not_send: PhantomData,
         })
+    }
+
+    /// This thread holds the lock: a call made during `fork` goes through
+    /// (see the [module docs](self)); anything else is re-entry.
+    #[cold]
+    fn lock_during_fork(&self) -> Result<LockGuard<'_, T>, Reentered> {
+        // Only the holder, this thread, sets taken_for_fork and FORK_CALL.
+        if self.taken_for_fork.load(Ordering::Relaxed)
+            && self.word.fetch_or(FORK_CALL, Ordering::Relaxed) & FORK_CALL == 0
+        {
+            return Ok(LockGuard {
+                lock: self,
+                _not_send: PhantomData,
+            });
+        }
+        Err(Reentered)
     }
 
     /// Takes the lock only if that needs no waiting and no first-use hook:
@@ -183,9 +215,9 @@ impl<T> Lock<T> {
         self.holder() == this_thread()
     }
 
-    /// The holder's thread pointer (0 if free; [`FIRST_USE`] before first use).
+    /// The holder's thread pointer (0 if free or before first use).
     fn holder(&self) -> usize {
-        self.word.load(Ordering::Relaxed) & !SLEEPERS
+        self.word.load(Ordering::Relaxed) & !(SLEEPERS | FIRST_USE | FORK_CALL)
     }
 
     /// The value, through `&mut self`: no guard can exist.
@@ -262,9 +294,27 @@ impl<T> Lock<T> {
         }
     }
 
+    /// Releases the lock this thread holds: one compare-exchange, unless a
+    /// sleeper must be woken or a call made during `fork` ends.
     #[inline]
     fn release(&self) {
-        if self.word.swap(UNLOCKED, Ordering::Release) & SLEEPERS != 0 {
+        let held_alone = this_thread();
+        if self
+            .word
+            .compare_exchange(held_alone, UNLOCKED, Ordering::Release, Ordering::Relaxed)
+            .is_err()
+        {
+            self.release_slow();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn release_slow(&self) {
+        if self.word.load(Ordering::Relaxed) & FORK_CALL != 0 {
+            // A call made during fork ends; the fork's hold stays.
+            self.word.fetch_and(!FORK_CALL, Ordering::Release);
+        } else if self.word.swap(UNLOCKED, Ordering::Release) & SLEEPERS != 0 {
             futex_wake_one(&self.word);
         }
     }
@@ -342,28 +392,15 @@ fn futex_wait(word: &AtomicUsize, expected: usize) {
 }
 
 /// Wakes one thread sleeping in [`futex_wait`] on `word`.
-///
-/// A raw `syscall` instruction rather than libc's `syscall()` function: it
-/// sits on the unlock path of every operation (behind a branch that is taken
-/// only under contention), and a call there would make every caller save
-/// registers around it; the instruction clobbers only `%rax`, `%rcx` and
-/// `%r11`.
-#[inline]
 fn futex_wake_one(word: &AtomicUsize) {
     // SAFETY: FUTEX_WAKE only uses the address as a key and touches no
-    // memory. The kernel's x86-64 syscall convention: number in %rax, then
-    // %rdi, %rsi, %rdx; it returns in %rax and clobbers %rcx (the return
-    // address) and %r11 (the flags); it does not use the stack.
+    // memory.
     unsafe {
-        core::arch::asm!(
-            "syscall",
-            inlateout("rax") libc::SYS_futex => _,
-            in("rdi") word.as_ptr(),
-            in("rsi") libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
-            in("rdx") 1,
-            lateout("rcx") _,
-            lateout("r11") _,
-            options(nostack),
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            1,
         );
     }
 }

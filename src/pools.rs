@@ -98,7 +98,8 @@ use core::ptr::{self, NonNull};
 use crate::error::Error;
 use crate::heap::Heap;
 use crate::lock::Lock;
-use crate::source::{Arena, BreakSource, ProcessBreak};
+use crate::process::ProcessBreak;
+use crate::source::{Arena, BreakSource};
 
 /// Panics for an operation that cannot return an error (a `Drop`, `reset`,
 /// `inspect`) made on a thread that already holds the heap's lock: waiting

@@ -72,7 +72,9 @@ use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use crate::error::Error;
 use crate::heap::{Growth, Heap};
 use crate::lock::{Lock, LockGuard};
-use crate::source::ProcessBreak;
+
+mod program_break;
+pub use program_break::{PROCESS_RESERVATION, ProcessBreak};
 
 /// How the process heap grows the break: one `brk` per append, as run.s
 /// does, unless the `batched-brk` feature asks for [`BATCH_STEP`] steps.
@@ -166,8 +168,13 @@ static FORK_HANDLERS_REGISTERED: AtomicBool = AtomicBool::new(false);
 /// The thread registering them, as `pid << 32 | tid`, 0 if none.
 static FORK_HANDLERS_REGISTRANT: AtomicU64 = AtomicU64::new(0);
 
+/// Takes the heap's lock for `fork`, unless the process is single-threaded
+/// (as glibc's `malloc` does): then no other thread can be inside the heap,
+/// and other libraries' handlers find the lock as this thread left it.
 extern "C" fn fork_prepare() {
-    PROCESS_HEAP.fork_prepare();
+    if !program_break::libc_single_threaded() {
+        PROCESS_HEAP.fork_prepare();
+    }
 }
 
 extern "C" fn fork_parent() {

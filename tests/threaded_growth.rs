@@ -14,7 +14,7 @@ mod support;
 
 use brk_pools::c_abi::{allocate, deallocate, deallocate_pool};
 use brk_pools::process;
-use brk_pools::source::PROCESS_RESERVATION;
+use brk_pools::process::PROCESS_RESERVATION;
 
 const CASES: &[support::child_cases::Case] = &[
     (

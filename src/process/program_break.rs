@@ -1,0 +1,210 @@
+//! [`ProcessBreak`]: the process's real program break while the process is
+//! single-threaded, `mmap` reservations after.
+
+use core::ptr;
+
+use crate::error::Refusal;
+use crate::source::{Arena, BreakSource};
+
+// Both are `static mut`: glibc writes them while Rust code runs, and the
+// Reference makes it undefined behaviour to mutate an immutable extern
+// static once Rust code runs (items.extern.static). They are only read,
+// through raw pointers, with volatile reads.
+unsafe extern "C" {
+    /// glibc (2.32 and later): non-zero while the process has never had a
+    /// second thread. `pthread_create` clears it; glibc never sets it again.
+    static mut __libc_single_threaded: core::ffi::c_char;
+
+    /// glibc: the program break as `sbrk` last saw it, the value `sbrk(0)`
+    /// returns (null until glibc first reads the break). Exported by every
+    /// x86-64 glibc (`__curbrk@GLIBC_2.2.5`); `sbrk` keeps it right, and
+    /// `malloc` moves the break only through `sbrk`.
+    static mut __curbrk: *mut core::ffi::c_void;
+}
+
+/// The current program break, like `sbrk(0)` but without the call once
+/// glibc knows the break (it keeps a copy).
+///
+/// # Safety
+/// The process must be single-threaded ([`libc_single_threaded`]), as for
+/// every use of the break: then no other thread runs `sbrk` and writes
+/// `__curbrk` while it is read.
+#[inline]
+unsafe fn break_now() -> *mut u8 {
+    // SAFETY: single-threaded (the caller's promise): nothing writes
+    // __curbrk concurrently.
+    let cached = unsafe { core::ptr::read_volatile(&raw const __curbrk) };
+    if cached.is_null() {
+        // SAFETY: sbrk(0) only reads the break (one brk(0) syscall, which
+        // also sets __curbrk).
+        unsafe { libc::sbrk(0).cast() }
+    } else {
+        cached.cast()
+    }
+}
+
+/// Whether glibc says the process is (and always was) single-threaded.
+pub(super) fn libc_single_threaded() -> bool {
+    // SAFETY: a byte glibc exports for exactly this question. While it is
+    // non-zero only the calling thread exists, so nothing writes it
+    // concurrently; once zero, glibc never writes it again.
+    unsafe { core::ptr::read_volatile(&raw const __libc_single_threaded) != 0 }
+}
+
+/// The first reservation [`ProcessBreak`] makes once the process has threads
+/// (address space only: pages are committed as the heap grows into them).
+pub const PROCESS_RESERVATION: usize = 1 << 30;
+
+/// The process's memory: the real program break, moved through glibc's
+/// `sbrk`, while that is safe; `mmap` reservations after.
+///
+/// **The rule.** The break is moved only while the process is
+/// single-threaded (glibc's `__libc_single_threaded`, checked under the
+/// process heap's lock before every growth). `sbrk` is not thread-safe:
+/// glibc's `malloc` calls it under its own arena lock, and two threads that
+/// move the break at once can each lower it under the other's memory
+/// (crashes, or bytes silently changed, in both allocators). While the
+/// process has one thread, the only thread that could move the break is the
+/// one inside the heap, and no thread can appear during the call (only this
+/// thread could create one). Once the process has had a second thread, the
+/// flag stays false for good (after the threads are joined and in fork
+/// children too), and growth comes from an [`Arena`]-like `mmap` reservation
+/// that nobody else moves; when it is full, from a new one. Each switch to new
+/// memory starts a new segment; the blocks already on the break stay there
+/// and are still walked and reused. **A process that ever had a thread never
+/// returns to the break.**
+///
+/// With the break: glibc's `malloc` caches the break (`__curbrk`) and moves
+/// it with `brk(__curbrk + n)`. Going through the same `sbrk` keeps that
+/// cache right, so glibc sees the port's blocks as foreign memory it must
+/// step over instead of memory it may shrink (`docs/original-behaviour.md` A.8). When
+/// nobody else moves the break (a single-threaded C program such as run.c,
+/// the demo), the layout, the break and the `brk` calls are the original's.
+///
+/// This keeps [`BreakSource`]'s promises as long as no other code in the
+/// process lowers the break with raw `brk`/`sbrk` (which would break glibc's
+/// `malloc` as well).
+///
+/// There is no public constructor (and no `Default`): a second heap on the
+/// process break would call `sbrk` under a different lock. Its only value
+/// lives in [`crate::process`]'s heap.
+///
+/// ```compile_fail
+/// let second = brk_pools::Heap::new(brk_pools::ProcessBreak::default());
+/// ```
+#[derive(Debug)]
+pub struct ProcessBreak {
+    /// The process has been seen with more than one thread: never the break
+    /// again.
+    threaded: bool,
+    /// The reservation grown once threaded (never unmapped: blocks live in
+    /// it, and earlier ones are leaked on purpose when a new one is made).
+    mapped: Option<Arena>,
+}
+
+// SAFETY: the reservation is owned memory, not tied to a thread.
+unsafe impl Send for ProcessBreak {}
+
+impl ProcessBreak {
+    /// The process break. Only the process heap should own one; see
+    /// [`crate::process`].
+    pub(crate) const fn new() -> Self {
+        ProcessBreak {
+            threaded: false,
+            mapped: None,
+        }
+    }
+
+    /// Whether the next growth may move the real break.
+    pub fn uses_break(&self) -> bool {
+        !self.threaded && libc_single_threaded()
+    }
+
+    #[inline]
+    fn grow_break(increment: usize) -> Result<*mut u8, Refusal> {
+        let increment = isize::try_from(increment).map_err(|_| Refusal::TooLarge)?;
+        // SAFETY: a positive increment never shrinks the break, so no one's
+        // memory is unmapped; failure leaves the break where it was. The
+        // process is single-threaded, so no other sbrk runs concurrently.
+        let old = unsafe { libc::sbrk(increment) };
+        if old as isize == -1 {
+            Err(Refusal::Kernel {
+                errno: std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
+            })
+        } else {
+            Ok(old.cast())
+        }
+    }
+
+    /// Growth once the process has threads: out of line, so that the
+    /// break's path through [`grow`](BreakSource::grow) stays small enough to
+    /// inline into the heap's append.
+    #[cold]
+    #[inline(never)]
+    fn grow_mapped(&mut self, increment: usize) -> Result<*mut u8, Refusal> {
+        if let Some(arena) = &mut self.mapped
+            && let Ok(old) = arena.grow(increment)
+        {
+            return Ok(old);
+        }
+        // A new reservation (the first, or the last one is full): the
+        // default size, or the request if larger; under an address-space
+        // limit (RLIMIT_AS), halved until the kernel grants one, down to the
+        // request itself, so that room left under the limit is still used.
+        // A refusal changes nothing: the next append tries again.
+        let mut capacity = PROCESS_RESERVATION.max(increment);
+        loop {
+            match Arena::new(capacity) {
+                Ok(mut arena) => {
+                    let old = arena.grow(increment)?;
+                    if let Some(full) = self.mapped.replace(arena) {
+                        // Its blocks stay in use: never unmap it.
+                        core::mem::forget(full);
+                    }
+                    return Ok(old);
+                }
+                Err(_) if capacity > increment => capacity = (capacity / 2).max(increment),
+                Err(error) => {
+                    return Err(Refusal::Kernel {
+                        errno: error.raw_os_error().unwrap_or(0),
+                    });
+                }
+            }
+        }
+    }
+}
+
+// SAFETY: see the rule above. With the break: sbrk returns the old break and
+// maps old..old+n, and only this (single) thread moves the break during the
+// call; glibc never hands out memory between its top chunk and a foreign
+// sbrk, and never shrinks the break below it. With mappings: Arena keeps
+// BreakSource's promises, and full arenas are leaked, never unmapped.
+unsafe impl BreakSource for ProcessBreak {
+    #[inline]
+    fn current(&self) -> *mut u8 {
+        if self.uses_break() {
+            // SAFETY: uses_break says the process is single-threaded.
+            unsafe { break_now() }
+        } else {
+            self.mapped
+                .as_ref()
+                .map_or(ptr::null_mut(), BreakSource::current)
+        }
+    }
+
+    #[inline]
+    fn grow(&mut self, increment: usize) -> Result<*mut u8, Refusal> {
+        if self.uses_break() {
+            Self::grow_break(increment)
+        } else {
+            self.threaded = true;
+            self.grow_mapped(increment)
+        }
+    }
+
+    #[inline]
+    fn heap_extent(&mut self, memory_start: *mut u8, memory_end: *mut u8) {
+        super::publish_extent(memory_start, memory_end);
+    }
+}
+
