@@ -203,12 +203,14 @@ extern "C" fn deallocate_after_waiting(ptr: *mut c_void) {
 /// handler that interrupted `malloc` too (a panic's message may allocate).
 #[cold]
 fn abort_reentered(function: &[u8]) -> ! {
-    let mut message = [0u8; 160];
+    let mut message = [0u8; 256];
     let parts: [&[u8]; 3] = [
         b"brk-pools: ",
         function,
-        b": this thread already holds the heap's lock (a callback under the lock, \
-          or a signal handler): waiting would deadlock; aborting\n",
+        b": this thread already holds the heap's lock: called again from inside \
+          the heap (a signal handler that interrupted a heap call) or while this \
+          thread holds it (process::lock, a callback under the lock, a fork made \
+          under it); waiting would deadlock; aborting\n",
     ];
     let mut len = 0;
     for part in parts {

@@ -105,8 +105,10 @@ pub enum Error {
     },
     /// This thread already holds the heap's lock: the call was made inside
     /// [`Pools::inspect`](crate::pools::Pools::inspect) or another callback
-    /// under the lock, or while [`process::lock`](crate::process::lock)'s
-    /// guard lives. Waiting would deadlock.
+    /// under the lock, while [`process::lock`](crate::process::lock)'s
+    /// guard lives (in a `fork` handler too, when the `fork` was made under
+    /// it), or by a signal handler that interrupted a heap call on this
+    /// thread. Waiting would deadlock.
     LockHeldByThisThread,
 }
 
@@ -147,8 +149,9 @@ impl fmt::Display for Error {
                 "the kernel refused memory to record more than {limit} held pools"
             ),
             Error::LockHeldByThisThread => f.write_str(
-                "this thread already holds the heap's lock (inside Pools::inspect, another \
-                 callback under the lock, or while process::lock() is held): waiting would deadlock",
+                "this thread already holds the heap's lock (inside Pools::inspect or another \
+                 callback under the lock, while process::lock() is held, or in a signal handler \
+                 that interrupted a heap call): waiting would deadlock",
             ),
         }
     }

@@ -491,4 +491,32 @@ mod tests {
         assert!(!lock.is_held_by_this_thread());
         assert!(lock.try_lock().is_some());
     }
+
+    /// While the forking thread holds the lock for `fork`, its own calls
+    /// (another library's `fork` handlers) go through one at a time, and the
+    /// fork's hold survives them; a call inside such a call is re-entry.
+    /// Without the hold, a held lock is re-entry as always.
+    #[test]
+    fn calls_during_fork_go_through_and_keep_the_hold() {
+        let lock = Lock::new(0u64);
+        lock.fork_prepare();
+        for round in 1..=3 {
+            let mut call = lock.lock().expect("a call during fork");
+            *call += 1;
+            assert_eq!(lock.lock().err(), Some(Reentered), "round {round}");
+            drop(call);
+            assert!(lock.is_held_by_this_thread(), "the fork's hold stays");
+        }
+        std::thread::scope(|scope| {
+            let other = scope.spawn(|| *lock.lock().unwrap());
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            assert!(!other.is_finished(), "another thread got in during fork");
+            lock.fork_parent();
+            assert_eq!(other.join().unwrap(), 3);
+        });
+        assert!(!lock.is_held_by_this_thread());
+        let guard = lock.lock().unwrap();
+        assert_eq!(lock.lock().err(), Some(Reentered), "no fork: re-entry");
+        drop(guard);
+    }
 }

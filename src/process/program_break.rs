@@ -207,4 +207,3 @@ unsafe impl BreakSource for ProcessBreak {
         super::publish_extent(memory_start, memory_end);
     }
 }
-
