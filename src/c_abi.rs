@@ -32,21 +32,24 @@
 //!   (one `lock cmpxchg`), no Rust guard holds any pool (one load), and then
 //!   the asm walk finds a block, or the hash index finds the pointer. It
 //!   needs only caller-saved registers, so the exported functions save none;
-//! * **slow paths** (`*_after_waiting`: the lock was taken or never used;
-//!   `allocate_rest`: no block fits, or some pool is held), out of line. The
-//!   fast path hands them the locked heap as its last act, so the call is a
-//!   `jmp`; they are `extern "C"` only so that they cannot unwind, which is
-//!   what lets that call be a `jmp`.
+//! * **slow paths**, out of line and named for their case:
+//!   `*_after_waiting` (the lock was taken, or never used yet),
+//!   `allocate_new_block` (no block fits), `allocate_while_pools_are_held`,
+//!   `deallocate_rest` (the index does not know the pointer, or some pool is
+//!   held). The fast path hands them the locked heap as its last act, so the
+//!   call is a `jmp`; they are `extern "C"` only so that they cannot unwind,
+//!   which is what lets that call be a `jmp`.
 //!
-//! `benches/constant.sh` measures the result: a `deallocate` plus a reusing
-//! `allocate`, with the C driver's loop around them, cost 83 instructions
-//! where run.s's cost 32 (`docs/perf/constant.txt`).
+//! Both paths run the heap's own functions for run.s's labels
+//! ([`Heap::allocate_continue`](crate::Heap) and the rest): the C ABI adds
+//! the lock and the split, nothing else. `benches/constant.sh` measures the
+//! cost (docs/performance.md).
 
 use core::ffi::{c_int, c_void};
 use core::mem::ManuallyDrop;
 use core::ptr;
 
-use crate::header::HEADER_SIZE;
+use crate::heap::size_with_header;
 use crate::process::{self, ProcessHeap};
 
 /// What run.s sees in a 64-bit register when a C caller passes `value`.
@@ -55,74 +58,68 @@ pub const fn zero_extended(value: c_int) -> u64 {
 }
 
 /// `void *allocate(int pool, int size)`: first fit from `pool`, else a new
-/// block at the end of the heap. Returns NULL where run.s would return a
-/// block past a refused break, for a pool a Rust
-/// [`Pool`](crate::pools::Pool) guard holds, and when called on a thread
-/// that holds the heap's lock already (from Rust code holding
-/// [`process::lock`]'s guard, or a signal handler), where waiting would
-/// deadlock (wherever the signal lands: the lock word is its owner, see
-/// `src/lock.rs`).
+/// block at the end of the heap ([`Heap::allocate`](crate::Heap::allocate)).
+/// Returns NULL where run.s would return a block past a refused break, for
+/// a pool a Rust [`Pool`](crate::pools::Pool) guard holds, and when called
+/// on a thread that holds the heap's lock already (from Rust code holding
+/// [`process::lock`]'s guard, or a signal handler that interrupted a heap
+/// call on this thread), where waiting would deadlock. Like `malloc`, it is
+/// not async-signal-safe: see the crate's [`process`] docs.
 ///
-/// The fast path (the lock is free, a block fits) stays in registers; the
-/// rest are calls at its ends, so a reuse saves no registers at all.
+/// The fast path (the lock is free, no pool is held, a block fits) stays in
+/// registers; the rest are calls at its ends, so a reuse saves no registers
+/// at all.
 #[cfg_attr(feature = "c-abi", unsafe(no_mangle))]
 pub extern "C" fn allocate(pool: c_int, size: c_int) -> *mut c_void {
-    // movq %rdi, %r10              # save the pool number in r10
-    // movq %rsi, %rdx              # save the amount requested into %rdx
-    // addq $HEADER_SIZE, %rdx      # actual amount needed is actually larger
-    // (A zero-extended int plus 32 cannot wrap.)
-    let (pool, size_with_header) = (
-        zero_extended(pool),
-        zero_extended(size) + HEADER_SIZE as u64,
-    );
+    let (pool, size) = (zero_extended(pool), zero_extended(size));
     match process::try_lock() {
-        Some(heap) => allocate_locked(heap, pool, size_with_header),
-        None => allocate_after_waiting(pool, size_with_header),
+        Some(heap) => allocate_fast(heap, pool, size),
+        None => allocate_after_waiting(pool, size),
     }
 }
 
-/// `allocate` once the lock is held. The fast path: no guard holds any pool
-/// (one load) and a block fits.
+/// `allocate` once the lock is held: when no guard holds any pool (one
+/// load), run.s's steps up to the walk, inline; the rest out of line.
 #[inline(always)]
-fn allocate_locked(mut heap: ProcessHeap, pool: u64, size_with_header: u64) -> *mut c_void {
+fn allocate_fast(mut heap: ProcessHeap, pool: u64, size: u64) -> *mut c_void {
     if !heap.held.is_empty() {
-        return allocate_rest(heap, pool, size_with_header, false);
+        return allocate_while_pools_are_held(heap, pool, size);
     }
-    match heap.first_fit(pool, size_with_header) {
+    // A zero-extended int plus 32 cannot wrap: the check compiles away.
+    let Ok(size_with_header) = size_with_header(size) else {
+        return ptr::null_mut();
+    };
+    match heap.allocate_continue(pool, size_with_header) {
         Some(found) => found.as_ptr().cast(),
-        None => allocate_rest(heap, pool, size_with_header, true),
+        None => allocate_new_block(heap, pool, size_with_header),
     }
 }
 
-/// The rest of `allocate`: a guard holds some pool (`walked` false: the fast
-/// path did nothing yet), or no block fits (`walked` true: no pool is held
-/// and first fit already ran), so: the heap's first allocation, or a new
-/// block at the end. It unlocks when it returns, so the fast path's call to
-/// it is its last instruction: a `jmp`, since as an `extern "C"` function it
-/// cannot unwind into `allocate`.
+/// No block fits and no pool is held: the heap's first allocation, or a
+/// new block at the end. Out of line, and it unlocks when it returns, so
+/// the fast path's call to it is its last instruction: a `jmp`, since as an
+/// `extern "C"` function it cannot unwind into `allocate`.
 #[inline(never)]
-extern "C" fn allocate_rest(
+extern "C" fn allocate_new_block(
     heap: ProcessHeap,
     pool: u64,
     size_with_header: u64,
-    walked: bool,
 ) -> *mut c_void {
-    // Heap::allocate's steps (held-pool check, first fit, append), with the
-    // first two skipped when the fast path made them; calling Heap::allocate
-    // for the held-pool case instead cost every append 8 instructions
-    // (callgrind, `workload ir append 1000`).
-    let found = unlock_after(heap, |heap| {
-        if !walked && heap.is_pool_held(pool) {
-            return None;
-        }
-        let reused = if walked {
-            None
-        } else {
-            heap.first_fit(pool, size_with_header)
-        };
-        reused.or_else(|| heap.allocate_init_or_append(pool, size_with_header).ok())
-    });
-    found.map_or(ptr::null_mut(), |found| found.as_ptr().cast())
+    let block = unlock_after(heap, |heap| heap.allocate_new_block(pool, size_with_header));
+    block.map_or(ptr::null_mut(), |block| block.as_ptr().cast())
+}
+
+/// Some guard holds some pool: the whole [`Heap::allocate`](crate::Heap::allocate),
+/// which refuses a held `pool`. Out of line for the reasons given at
+/// [`allocate_new_block`].
+#[inline(never)]
+extern "C" fn allocate_while_pools_are_held(
+    heap: ProcessHeap,
+    pool: u64,
+    size: u64,
+) -> *mut c_void {
+    let block = unlock_after(heap, |heap| heap.allocate(pool, size));
+    block.map_or(ptr::null_mut(), |block| block.as_ptr().cast())
 }
 
 /// Runs `work` on the locked heap, then unlocks. For the `extern "C"` slow
@@ -141,9 +138,9 @@ fn unlock_after<R>(heap: ProcessHeap, work: impl FnOnce(&mut ProcessHeap) -> R) 
 /// holds it (the first lock of all also ends up here).
 #[cold]
 #[inline(never)]
-extern "C" fn allocate_after_waiting(pool: u64, size_with_header: u64) -> *mut c_void {
+extern "C" fn allocate_after_waiting(pool: u64, size: u64) -> *mut c_void {
     match process::lock_unless_reentered() {
-        Ok(heap) => allocate_locked(heap, pool, size_with_header),
+        Ok(heap) => allocate_fast(heap, pool, size),
         Err(_) => ptr::null_mut(),
     }
 }
@@ -158,7 +155,7 @@ extern "C" fn allocate_after_waiting(pool: u64, size_with_header: u64) -> *mut c
 #[cfg_attr(feature = "c-abi", unsafe(no_mangle))]
 pub extern "C" fn deallocate(ptr: *mut c_void) {
     match process::try_lock() {
-        Some(heap) => deallocate_locked(heap, ptr),
+        Some(heap) => deallocate_fast(heap, ptr),
         None => deallocate_after_waiting(ptr),
     }
 }
@@ -166,7 +163,7 @@ pub extern "C" fn deallocate(ptr: *mut c_void) {
 /// `deallocate` once the lock is held. The fast path: no guard holds any
 /// pool (one load) and the index of block starts knows the pointer.
 #[inline(always)]
-fn deallocate_locked(mut heap: ProcessHeap, ptr: *mut c_void) {
+fn deallocate_fast(mut heap: ProcessHeap, ptr: *mut c_void) {
     if heap.held.is_empty()
         && let Some((block, position)) = heap.indexed_block(ptr.cast())
     {
@@ -182,7 +179,7 @@ fn deallocate_locked(mut heap: ProcessHeap, ptr: *mut c_void) {
 /// know the pointer (not a block, or the kernel refused the index memory:
 /// then [`Heap::try_deallocate`](crate::Heap::try_deallocate) walks). Its
 /// errors (not a block, a held pool's block) have no C channel: ignored.
-/// Out of line and `extern "C"` for the reasons given at [`allocate_rest`].
+/// Out of line and `extern "C"` for the reasons given at [`allocate_new_block`].
 #[inline(never)]
 extern "C" fn deallocate_rest(heap: ProcessHeap, ptr: *mut c_void) {
     let _ = unlock_after(heap, |heap| heap.try_deallocate(ptr.cast()));
@@ -193,7 +190,7 @@ extern "C" fn deallocate_rest(heap: ProcessHeap, ptr: *mut c_void) {
 #[inline(never)]
 extern "C" fn deallocate_after_waiting(ptr: *mut c_void) {
     let heap = process::lock_unless_reentered().unwrap_or_else(|_| abort_reentered(b"deallocate"));
-    deallocate_locked(heap, ptr);
+    deallocate_fast(heap, ptr);
 }
 
 /// Ends the process when C's `deallocate` or `deallocate_pool` is called on a

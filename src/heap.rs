@@ -26,26 +26,33 @@
 //! heap's own segments is refused, never recorded.
 //!
 //! With the `indexed-fit` feature, `allocate` finds the walk's block through
-//! an index instead of walking (see the `fit_index` module): its positions are
-//! the block index's (append order, which is walk order: segments in creation
-//! order, each segment's blocks one run). Every change of a block's `in_use`
-//! word tells it, through the hooks marked `#[cfg(feature = "indexed-fit")]`
-//! below. Layouts and pointers are the same, unless the program itself
+//! an index instead of walking (the `fit_index` module, kept up to date by
+//! `heap/indexes.rs`): its positions are the block index's (append order,
+//! which is walk order: segments in creation order, each segment's blocks
+//! one run). Layouts and pointers are the same, unless the program itself
 //! writes over a header: a free block made to read as in use is skipped as
 //! the walk skips it (the index then gives up for good), but a block in use
 //! made to read as free is handed out again only by the walk.
+//!
+//! The operations come in run.s's order, one function per label that the
+//! Rust ports (`allocate`, `allocate_continue`, `allocate_init`,
+//! `allocate_move_break`, `deallocate`, `deallocate_pool`); the labels
+//! ported as `asm!` are in [`walk`]. How a new block's memory is found is
+//! in `heap/growth.rs`, the indexes in `heap/indexes.rs`.
 
 use core::ptr::NonNull;
 
-use crate::error::{Error, Refusal};
+use crate::error::Error;
 use crate::header::{HEADER_SIZE, Header};
-use crate::index::BlockIndex;
 use crate::mapped_vec::MappedVec;
 use crate::source::{Arena, BreakSource};
 use crate::walk;
 
+mod growth;
 mod held_pools;
+mod indexes;
 pub(crate) use held_pools::HeldPools;
+use indexes::{FitAnswer, Indexes};
 
 /// One `memory_start .. memory_end` run of blocks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,20 +138,9 @@ pub struct Heap<S: BreakSource> {
     /// Pools held by [`crate::pools::Pool`] guards; the safe methods below
     /// neither allocate into them nor free their blocks.
     pub(crate) held: HeldPools,
-    /// Every block start, with a hash table for checked frees in O(1), kept
-    /// as blocks are appended (see the `index` module).
-    index: BlockIndex,
-    /// The kernel refused memory for the index once: from then on it is
-    /// incomplete, and checked frees walk the blocks instead.
-    index_refused: bool,
-    /// `indexed-fit`: the largest free size per range of blocks in walk
-    /// order, for first fit in O(log N) (see the `fit_index` module).
-    #[cfg(feature = "indexed-fit")]
-    fit: crate::fit_index::FitIndex,
-    /// `indexed-fit`: the kernel refused memory for `fit` (or for `index`,
-    /// which maps positions to blocks) once: from then on the asm walk.
-    #[cfg(feature = "indexed-fit")]
-    fit_refused: bool,
+    /// The index of block starts (checked frees in O(1)) and, with
+    /// `indexed-fit`, the fit index (first fit in O(log N)).
+    indexes: Indexes,
 }
 
 // SAFETY: the heap owns its blocks; the raw pointers are addresses in memory it
@@ -188,12 +184,7 @@ impl<S: BreakSource> Heap<S> {
             by_address: MappedVec::EMPTY,
             break_end: core::ptr::null_mut(),
             held: HeldPools::EMPTY,
-            index: BlockIndex::EMPTY,
-            index_refused: false,
-            #[cfg(feature = "indexed-fit")]
-            fit: crate::fit_index::FitIndex::EMPTY,
-            #[cfg(feature = "indexed-fit")]
-            fit_refused: false,
+            indexes: Indexes::EMPTY,
         }
     }
 
@@ -241,8 +232,19 @@ impl<S: BreakSource> Heap<S> {
         self.break_end
     }
 
-    /// Ports `allocate`: first fit over every block, else append a block at
-    /// the end. Returns the pointer past the 32-byte header.
+    /// Whether `allocate` finds its block through the fit index (the
+    /// `indexed-fit` feature; always false without it). False for good once
+    /// the kernel refused memory for the index, or once it named a block
+    /// whose header the program had written over; the asm walk answers then
+    /// (the same blocks, more slowly). A test that expects the index to stay
+    /// in use can tell a wrong answer from the index, which the heap would
+    /// otherwise only see as a reason to walk, from a right one.
+    pub fn fit_index_in_use(&self) -> bool {
+        self.indexes.fit_in_use()
+    }
+
+    /// Ports `allocate`: first fit over every block, else a new block at the
+    /// end. Returns the pointer past the 32-byte header.
     ///
     /// `pool` and `size` are the 64-bit values run.s sees in `%rdi` and `%rsi`
     /// (the C ABI passes C `int`s zero-extended, as gcc's callers do).
@@ -256,275 +258,129 @@ impl<S: BreakSource> Heap<S> {
     #[inline]
     pub fn allocate(&mut self, pool: u64, size: u64) -> Result<NonNull<u8>, Error> {
         self.held.check_not_held(pool)?;
-        self.allocate_unchecked(pool, size)
+        self.allocate_for_guard(pool, size)
     }
 
-    /// [`allocate`](Heap::allocate) without the held-pool check: the guard's
-    /// own path into its pool.
+    /// [`allocate`](Heap::allocate) without the held-pool check: a pool
+    /// guard's own way into its pool.
     #[inline]
-    pub(crate) fn allocate_unchecked(
+    pub(crate) fn allocate_for_guard(
         &mut self,
         pool: u64,
         size: u64,
     ) -> Result<NonNull<u8>, Error> {
-        // allocate:
-        //     movq %rdi, %r10              # save the pool number in r10
-        //     movq %rsi, %rdx              # save the amount requested into %rdx
-        //     addq $HEADER_SIZE, %rdx      # actual amount needed is actually larger
-        let size_with_header = size
-            .checked_add(HEADER_SIZE as u64)
-            .ok_or(Error::SizeOverflow { size })?;
-        match self.first_fit(pool, size_with_header) {
-            Some(found) => Ok(found),
-            None => self.allocate_init_or_append_out_of_line(pool, size_with_header),
+        // movq %rdi, %r10              # save the pool number in r10
+        // movq %rsi, %rdx              # save the amount requested into %rdx
+        // addq $HEADER_SIZE, %rdx      # actual amount needed is actually larger
+        let size_with_header = size_with_header(size)?;
+        match self.allocate_continue(pool, size_with_header) {
+            Some(block) => Ok(block),
+            None => self.allocate_new_block(pool, size_with_header),
         }
     }
+    // ANCHOR_END: allocate
 
-    /// [`allocate_init_or_append`](Heap::allocate_init_or_append) in a
-    /// function of its own, so that the Rust API's inlined `allocate` stays
-    /// small (the C ABI inlines it into its own out-of-line part instead).
-    #[inline(never)]
-    fn allocate_init_or_append_out_of_line(
+    /// Ports `allocate_continue`: walk the blocks from `memory_start` to
+    /// `memory_end` with `allocate_loop`, segment by segment, and take the
+    /// first free block that is big enough. None if none is, or if the heap
+    /// has no block yet (run.s: `cmpq $0, memory_start; je allocate_init`).
+    // ANCHOR: allocate_continue
+    #[inline]
+    pub(crate) fn allocate_continue(
         &mut self,
         pool: u64,
         size_with_header: u64,
-    ) -> Result<NonNull<u8>, Error> {
-        self.allocate_init_or_append(pool, size_with_header)
-    }
-
-    /// The part of `allocate` that reuses a block: run.s's walk (or, with
-    /// `indexed-fit`, the index that finds the walk's block). None if no
-    /// block fits or the heap is not initialised yet;
-    /// [`allocate_init_or_append`](Heap::allocate_init_or_append) does the
-    /// rest.
-    #[inline]
-    pub(crate) fn first_fit(&mut self, pool: u64, size_with_header: u64) -> Option<NonNull<u8>> {
-        //     cmpq $0, memory_start        # if we haven't initialized, do so
-        //     je allocate_init
-        if self.segments.len() == 0 {
-            return None;
+    ) -> Option<NonNull<u8>> {
+        match self.indexes.first_fit(pool, size_with_header) {
+            FitAnswer::Found(block) => return Some(block),
+            FitAnswer::NoneFits => return None,
+            FitAnswer::Walk => {}
         }
-        // indexed-fit: the index finds the walk's block, or knows none fits.
-        #[cfg(feature = "indexed-fit")]
-        let segments = match self.indexed_first_fit(pool, size_with_header) {
-            IndexedFit::Found(found) => return Some(found),
-            IndexedFit::NoneFits => return None,
-            IndexedFit::Unavailable => self.segments(),
-        };
-        #[cfg(not(feature = "indexed-fit"))]
-        let segments = self.segments();
-        // allocate_continue: walk each segment with allocate_loop.
-        for segment in segments {
+        for segment in self.segments() {
+            // movq memory_start, %rsi
+            // movq memory_end, %rcx
             // SAFETY: the heap only ever records segments whose headers it
             // wrote itself and whose sizes add up to the segment's end.
             let found =
                 unsafe { walk::allocate_loop(segment.start, segment.end, pool, size_with_header) };
-            if let Some(found) = NonNull::new(found) {
-                return Some(found);
+            if !found.is_null() {
+                return NonNull::new(found);
             }
         }
         None
     }
+    // ANCHOR_END: allocate_continue
 
-    /// The rest of `allocate` once [`first_fit`](Heap::first_fit) found no
-    /// block: initialise the heap on the first call, then append. Always
-    /// inlined into the one out-of-line function of its caller, so that an
-    /// append saves registers once.
-    #[inline(always)]
-    pub(crate) fn allocate_init_or_append(
+    /// No block fits: `allocate_init` the first time, then
+    /// `allocate_move_break`.
+    #[inline]
+    pub(crate) fn allocate_new_block(
         &mut self,
         pool: u64,
         size_with_header: u64,
     ) -> Result<NonNull<u8>, Error> {
-        let initialized_here = self.segments.len() == 0;
-        if initialized_here {
-            let start = self.allocate_init();
-            // allocate_continue on run.s's empty heap: memory_start ==
-            // memory_end, so allocate_loop's first compare ends the walk. The
-            // port runs that walk too, so that the two execute the same
-            // instructions (`brk-pools step`).
-            // SAFETY: an empty run has no header to read or write.
-            let found = unsafe { walk::allocate_loop(start, start, pool, size_with_header) };
-            debug_assert!(found.is_null());
+        if self.segments().is_empty() {
+            self.allocate_init(pool, size_with_header)
+        } else {
+            self.allocate_move_break(pool, size_with_header)
         }
-        let result = self.allocate_move_break(pool, size_with_header);
-        if result.is_err() && initialized_here {
-            // Leave the heap exactly as it was: uninitialised.
-            self.break_end = core::ptr::null_mut();
-        }
-        result
     }
-    // ANCHOR_END: allocate
 
-    /// Ports `allocate_init`: the current break is both the start and end of
-    /// our memory. (The first segment is recorded with the first block, at
-    /// the address the source gives it.)
+    /// Ports `allocate_init`: the current break is both the start and the
+    /// end of our memory; then `allocate_continue`, whose walk of the empty
+    /// heap ends at its first compare, and `allocate_move_break`. (The first
+    /// segment is recorded with the first block, where the source puts it.)
     // ANCHOR: allocate_init
-    fn allocate_init(&mut self) -> *mut u8 {
+    fn allocate_init(&mut self, pool: u64, size_with_header: u64) -> Result<NonNull<u8>, Error> {
+        // movq $0, %rdi; movq $BRK_SYSCALL, %rax; syscall   # find the break
         let start = self.source.current();
+        // movq %rax, memory_start; movq %rax, memory_end
         self.break_end = start;
-        start
+        // jmp allocate_continue: memory_start == memory_end ends the walk.
+        // SAFETY: an empty run has no header to read or write.
+        let found = unsafe { walk::allocate_loop(start, start, pool, size_with_header) };
+        debug_assert!(found.is_null());
+        let block = self.allocate_move_break(pool, size_with_header);
+        if block.is_err() {
+            self.break_end = core::ptr::null_mut(); // uninitialised, as before
+        }
+        block
     }
     // ANCHOR_END: allocate_init
 
-    /// Ports `allocate_move_break`: append a block of `size_with_header`
-    /// bytes at the end, moving the break first.
-    #[inline(always)]
+    /// Ports `allocate_move_break`: a new block at `memory_end`, after the
+    /// break moved to make room for it.
     // ANCHOR: allocate_move_break
+    #[inline]
     fn allocate_move_break(
         &mut self,
         pool: u64,
         size_with_header: u64,
     ) -> Result<NonNull<u8>, Error> {
-        let requested = size_with_header;
-        let size = usize::try_from(size_with_header)
-            .map_err(|_| Error::SizeOverflow { size: requested })?;
-        // movq %rcx, %r8  # old break is saved in %r8 to return to user
-        let old_end = self.memory_end();
-        let batched = matches!(self.growth, Growth::Batched { .. });
-        let slack = (self.break_end as usize).wrapping_sub(old_end as usize);
-
-        let block = if batched && !self.segments().is_empty() && size <= slack {
-            // Growth::Batched: the break is already far enough.
-            old_end
-        } else {
-            // Someone shrank the break into our memory: never write there.
-            if self.break_moved_into_heap(self.source.current()) {
-                return Err(Error::BreakBelowHeap);
-            }
-            // Room for a new segment first, so that a table that cannot grow
-            // fails before the break moves, not after.
-            self.reserve_segment()?;
-            // Always ask for the whole block: then it fits even if the break
-            // turns out to have moved, and the new segment starts at the old
-            // break. (Batched growth may leave the old slack unused then.)
-            let increment = match self.growth {
-                Growth::Exact => size,
-                Growth::Batched { step } => {
-                    size.checked_next_multiple_of(step.max(1))
-                        .ok_or(Error::BreakRefused {
-                            requested,
-                            refusal: Refusal::TooLarge,
-                        })?
-                }
-            };
-            // movq %rcx, %rdi; addq %rdx, %rdi   # old break + size
-            // movq $BRK_SYSCALL, %rax; syscall   # tell Linux where the new break is
-            let old_break = self
-                .source
-                .grow(increment)
-                .map_err(|refusal| Error::BreakRefused { requested, refusal })?;
-            let new_break = old_break.wrapping_add(increment);
-            let continues = !self.segments().is_empty() && old_break == self.break_end;
-            // Never memory that overlaps the heap's own: a new segment may lie
-            // anywhere, and the newest segment may end where an older one
-            // starts (then even continuing it would run into that one).
-            if (!continues || self.segments.len() > 1)
-                && self.overlaps(old_break as usize, new_break as usize)
-            {
-                return Err(Error::BreakBelowHeap);
-            }
-            if continues {
-                self.break_end = new_break;
-                old_end
-            } else {
-                // The memory does not continue the newest segment (someone
-                // else moved the break, or the source is a new mapping):
-                // start a new segment there.
-                self.record_segment(old_break);
-                self.break_end = new_break;
-                old_break
-            }
-        };
-
-        // movq %rdi, memory_end  # save this value (after the break moved, here)
-        let end = block.wrapping_add(size);
-        let segments = self.segments.as_mut_slice();
-        let (first, last) = (segments[0].start, segments.len() - 1);
-        segments[last].end = end;
-        self.source.heap_extent(first, end);
-        // SAFETY: block..block+size lies below break_end, in memory the source
-        // gave to this heap and no block uses yet.
+        let size = usize::try_from(size_with_header).map_err(|_| Error::SizeOverflow {
+            size: size_with_header,
+        })?;
+        // movq %rcx, %r8 … syscall: move the break (checked, in growth.rs)
+        let block = self.move_break(size, size_with_header)?;
+        // movq %rdi, memory_end  # save this value
+        self.set_memory_end(block.wrapping_add(size));
+        // The three header stores, addq, movq: asm.
+        // SAFETY: block..block+size lies below the break, in memory the
+        // source gave to this heap and no block uses yet.
         let pointer = unsafe { walk::allocate_move_break(block, size_with_header, pool) };
-        if !self.index_refused && self.index.push(block as usize).is_err() {
-            self.index_refused = true;
-        }
-        #[cfg(feature = "indexed-fit")]
-        self.fit_appended();
+        self.indexes.appended(block);
         Ok(NonNull::new(pointer).expect("a block past a non-null break is not null"))
     }
     // ANCHOR_END: allocate_move_break
 
-    /// Makes room in the segment tables for one more segment.
-    fn reserve_segment(&mut self) -> Result<(), Error> {
-        let full = Error::SegmentTableFull {
-            segments: self.segments.len(),
-        };
-        self.segments.reserve(1).map_err(|_| full)?;
-        self.by_address.reserve(1).map_err(|_| full)
-    }
-
-    /// Records an empty segment at `start` (room was reserved).
-    fn record_segment(&mut self, start: *mut u8) {
-        let number = self.segments.len();
-        let segments = self.segments.as_slice();
-        let position = self
-            .by_address
-            .as_slice()
-            .partition_point(|&i| segments[i].start < start);
-        let reserved = "reserve_segment made room";
-        self.segments.push(Segment::at(start)).expect(reserved);
-        self.by_address.insert(position, number).expect(reserved);
-    }
-
-    /// The end of the memory segment `number` owns: its last block's end,
-    /// or for the newest segment the break the heap grew to (batched slack).
-    fn owned_end(&self, number: usize) -> usize {
-        let segment = self.segments()[number];
-        if number + 1 == self.segments.len() {
-            (segment.end as usize).max(self.break_end as usize)
-        } else {
-            segment.end as usize
-        }
-    }
-
-    /// The segment whose memory contains `address`, if any: the one with the
-    /// highest start at or below it (segments never overlap).
-    fn segment_at(&self, address: usize) -> Option<usize> {
-        let segments = self.segments();
-        let sorted = self.by_address.as_slice();
-        let above = sorted.partition_point(|&i| segments[i].start as usize <= address);
-        let number = *sorted.get(above.checked_sub(1)?)?;
-        (address < self.owned_end(number)).then_some(number)
-    }
-
-    /// Whether `address` lies in memory the heap owns.
-    fn owns(&self, address: *mut u8) -> bool {
-        self.segment_at(address as usize).is_some()
-    }
-
-    /// Whether someone moved the break, which an append is about to grow
-    /// from, into memory the heap owns. The break where the heap's last
-    /// growth left it is the heap's own, even where it is also the start of
-    /// an older segment (a mapping placed right below an older one, filled
-    /// to its end): the source's next memory may come from anywhere, and the
-    /// append checks it for overlaps.
+    /// Stores the newest segment's new end (run.s's `memory_end`) and tells
+    /// the source where the heap now starts and ends.
     #[inline]
-    fn break_moved_into_heap(&self, current: *mut u8) -> bool {
-        current != self.break_end && self.owns(current)
-    }
-
-    /// Whether `start..end` overlaps memory the heap owns.
-    fn overlaps(&self, start: usize, end: usize) -> bool {
-        if self.segment_at(start).is_some() {
-            return true;
-        }
-        let segments = self.segments();
-        let sorted = self.by_address.as_slice();
-        let above = sorted.partition_point(|&i| segments[i].start as usize <= start);
-        sorted
-            .get(above)
-            .is_some_and(|&i| (segments[i].start as usize) < end)
+    fn set_memory_end(&mut self, end: *mut u8) {
+        let segments = self.segments.as_mut_slice();
+        let (first, last) = (segments[0].start, segments.len() - 1);
+        segments[last].end = end;
+        self.source.heap_extent(first, end);
     }
 
     /// Ports `deallocate`, faithfully: zero the `in_use` and `pool` words of
@@ -540,14 +396,8 @@ impl<S: BreakSource> Heap<S> {
     /// (whose references into it would dangle).
     // ANCHOR: deallocate
     pub unsafe fn deallocate(&mut self, ptr: NonNull<u8>) {
-        // SAFETY: the caller promises ptr is a block pointer of this heap, so
-        // the header words before it are ours to write.
-        unsafe { walk::deallocate(ptr.as_ptr()) }
-        #[cfg(feature = "indexed-fit")]
-        if let Some((header, position)) = self.find_block(ptr.as_ptr()) {
-            // SAFETY: find_block found a block start of this heap.
-            self.fit_freed(position, unsafe { Header::read(header) }.size);
-        }
+        // SAFETY: the caller's promise: a block of this heap, no guard's.
+        unsafe { self.free_block(ptr.as_ptr().wrapping_sub(HEADER_SIZE), None) }
     }
     // ANCHOR_END: deallocate
 
@@ -587,23 +437,20 @@ impl<S: BreakSource> Heap<S> {
     #[inline]
     pub(crate) fn indexed_block(&self, ptr: *mut u8) -> Option<(*mut u8, usize)> {
         let header = (ptr as usize).checked_sub(HEADER_SIZE)?;
-        Some((header as *mut u8, self.index.position(header)?))
+        Some((header as *mut u8, self.indexes.position(header)?))
     }
 
-    /// run.s's `deallocate` on the block at `address` (its position in the
-    /// block index, if known, for `indexed-fit`).
+    /// run.s's `deallocate` on the block whose header is at `address` (at
+    /// `position` in the index of block starts, if known).
     ///
     /// # Safety
     /// `address` is a block start of this heap, and no guard holds the block.
     #[inline]
-    #[cfg_attr(not(feature = "indexed-fit"), allow(unused_variables))]
     pub(crate) unsafe fn free_block(&mut self, address: *mut u8, position: Option<usize>) {
         // SAFETY: the caller promises a block start of this heap: its pointer
         // is 32 bytes on.
         unsafe { walk::deallocate(address.wrapping_add(HEADER_SIZE)) };
-        #[cfg(feature = "indexed-fit")]
-        // SAFETY: as above; the header's size word is the block's.
-        self.fit_freed(position, unsafe { Header::read(address) }.size);
+        self.indexes.freed(address, position);
     }
 
     /// Whether `ptr` is the pointer of one of this heap's blocks.
@@ -634,7 +481,7 @@ impl<S: BreakSource> Heap<S> {
         if let Some((block, position)) = self.indexed_block(ptr) {
             return Some((block, Some(position)));
         }
-        if !self.index_refused {
+        if self.indexes.is_complete() {
             return None;
         }
         self.find_block_by_walking((ptr as usize).checked_sub(HEADER_SIZE)?)
@@ -672,7 +519,7 @@ impl<S: BreakSource> Heap<S> {
     /// (only the guard frees it); the heap is unchanged.
     pub fn try_deallocate_pool(&mut self, pool: u64) -> Result<(), Error> {
         self.held.check_not_held(pool)?;
-        self.deallocate_pool_unchecked(pool);
+        self.deallocate_pool_for_guard(pool);
         Ok(())
     }
 
@@ -681,15 +528,17 @@ impl<S: BreakSource> Heap<S> {
         self.held.contains(pool)
     }
 
-    /// The walk of `deallocate_pool`, without the held-pool check.
+    /// The walk of `deallocate_pool`, without the held-pool check: a pool
+    /// guard's own way to free its pool.
     // ANCHOR: deallocate_pool
-    pub(crate) fn deallocate_pool_unchecked(&mut self, pool: u64) {
+    pub(crate) fn deallocate_pool_for_guard(&mut self, pool: u64) {
         for segment in self.segments() {
+            // movq memory_start, %rsi
+            // movq memory_end, %rcx
             // SAFETY: as in allocate, every recorded segment is well formed.
             unsafe { walk::deallocate_pool_loop(segment.start, segment.end, pool) }
         }
-        #[cfg(feature = "indexed-fit")]
-        self.fit_refill();
+        self.indexes.pool_freed(self.segments.as_slice());
     }
     // ANCHOR_END: deallocate_pool
 
@@ -708,105 +557,25 @@ impl<S: BreakSource> Heap<S> {
     }
 }
 
-/// What the `indexed-fit` search found.
-#[cfg(feature = "indexed-fit")]
-enum IndexedFit {
-    /// The walk's block, now in use for the pool.
-    Found(NonNull<u8>),
-    /// No block fits: the walk would reach `memory_end` (append).
-    NoneFits,
-    /// The index is incomplete (the kernel refused its memory): walk.
-    Unavailable,
-}
-
-/// The `indexed-fit` feature's upkeep of [`crate::fit_index::FitIndex`]: every
-/// change of a block's `in_use` word goes through one of these.
-#[cfg(feature = "indexed-fit")]
-impl<S: BreakSource> Heap<S> {
-    /// `indexed-fit`: whether `allocate` still finds its block through the
-    /// fit index. False for good once the kernel refused memory for it, or
-    /// once the index named a block whose header the program had written
-    /// over; the asm walk answers then (the same blocks, more slowly). A
-    /// test that expects the index to stay in use can tell a wrong answer
-    /// from the index, which the heap would otherwise only see as a reason
-    /// to walk, from a right one.
-    pub fn fit_index_in_use(&self) -> bool {
-        self.fit_usable()
-    }
-
-    fn fit_usable(&self) -> bool {
-        !self.fit_refused && !self.index_refused
-    }
-
-    /// First fit through the index: the block the asm walk would take.
-    fn indexed_first_fit(&mut self, pool: u64, size_with_header: u64) -> IndexedFit {
-        if !self.fit_usable() {
-            return IndexedFit::Unavailable;
-        }
-        let Some(position) = self.fit.take_first_fit(size_with_header) else {
-            return IndexedFit::NoneFits;
-        };
-        let block = self.index.start(position) as *mut u8;
-        // SAFETY: the index holds the start of a block of this heap; its
-        // header says how long it is, so block..block+size is one well-formed
-        // block for run.s's allocate_loop, which marks it in use for `pool`.
-        let found = unsafe {
-            let size = Header::read(block).size as usize;
-            walk::allocate_loop(block, block.wrapping_add(size), pool, size_with_header)
-        };
-        match NonNull::new(found) {
-            Some(found) => IndexedFit::Found(found),
-            // The header is not what the index recorded: the program wrote
-            // over it (past the end of the block before, say). The walk reads
-            // headers as they are, so from now on walk (the index, which
-            // took the block, is given up).
-            None => {
-                self.fit_refused = true;
-                IndexedFit::Unavailable
-            }
-        }
-    }
-
-    /// A block was appended (in use) after every other one.
-    fn fit_appended(&mut self) {
-        if self.fit_usable() && self.fit.push(0).is_err() {
-            self.fit_refused = true;
-        }
-    }
-
-    /// The block at `position` in the block index (None: the index is
-    /// incomplete), `size` bytes long, was just freed.
-    fn fit_freed(&mut self, position: Option<usize>, size: u64) {
-        if let (true, Some(position)) = (self.fit_usable(), position) {
-            self.fit.set(position, size);
-        }
-    }
-
-    /// deallocate_pool freed some blocks: read every leaf again (O(N), like
-    /// the walk that freed them).
-    fn fit_refill(&mut self) {
-        if self.fit_usable() {
-            let mut fit = core::mem::replace(&mut self.fit, crate::fit_index::FitIndex::EMPTY);
-            fit.refill(self.blocks().map(|b| {
-                if b.header.is_in_use() {
-                    0
-                } else {
-                    b.header.size
-                }
-            }));
-            self.fit = fit;
-        }
-    }
+/// `size + 32`, the bytes a block of `size` takes with its header (run.s's
+/// `addq $HEADER_SIZE, %rdx`, checked).
+///
+/// # Errors
+/// [`Error::SizeOverflow`] if the sum does not fit in 64 bits (run.s wraps).
+#[inline(always)]
+pub fn size_with_header(size: u64) -> Result<u64, Error> {
+    size.checked_add(HEADER_SIZE as u64)
+        .ok_or(Error::SizeOverflow { size })
 }
 
 /// Walks one segment in Rust (for inspection; the hot walks are in asm).
-struct SegmentBlocks {
+pub(crate) struct SegmentBlocks {
     cursor: *mut u8,
     end: *mut u8,
 }
 
 impl SegmentBlocks {
-    fn new(segment: Segment) -> Self {
+    pub(crate) fn new(segment: Segment) -> Self {
         SegmentBlocks {
             cursor: segment.start,
             end: segment.end,
@@ -846,8 +615,10 @@ mod tests {
         unsafe { a.as_ptr().add(16).write(0x77) };
         let c = heap.allocate(2, 16).unwrap();
         assert_ne!(c, b, "b's header says in use: the walk appends");
-        #[cfg(feature = "indexed-fit")]
-        assert!(!heap.fit_index_in_use(), "the index gave up");
+        assert!(
+            !heap.fit_index_in_use(),
+            "the index gave up (or there is none)"
+        );
         assert_eq!(heap.blocks().count(), 3);
         assert_eq!(
             heap.allocate(3, 16).unwrap(),
@@ -872,7 +643,6 @@ mod tests {
         let c = heap.allocate(2, 16).unwrap();
         if cfg!(feature = "indexed-fit") {
             assert_eq!(c, b.map_addr(|p| p.saturating_add(48)), "appended");
-            #[cfg(feature = "indexed-fit")]
             assert!(heap.fit_index_in_use(), "the index never saw the write");
         } else {
             assert_eq!(c, b, "the walk reads b's header as free");
@@ -892,7 +662,9 @@ mod tests {
                 .collect();
             heap.grow_foreign(100).unwrap();
             let late = heap.allocate(2, 8).unwrap().as_ptr();
-            heap.index_refused = refused;
+            if refused {
+                heap.indexes.refuse();
+            }
             for &p in pointers.iter().chain([&late]) {
                 assert!(heap.is_block_pointer(p), "refused={refused}");
                 for wrong in [p.wrapping_add(1), p.wrapping_sub(1), p.wrapping_add(8)] {

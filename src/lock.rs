@@ -49,9 +49,9 @@
 //! (at least 8-aligned) when it is held, with bit 0 set once another thread
 //! may sleep on it and bit 2 while a call made during `fork` runs. Taking a
 //! free lock is one `lock cmpxchg` of 0 to the thread pointer; releasing it
-//! one `lock cmpxchg` of the thread pointer back to 0, which fails, and
-//! takes the slow path, only when a bit is set (a sleeper to wake, or a call
-//! made during `fork` that ends). Sleepers wait on the word's low 32 bits (a futex is
+//! one `xchg` with 0, which also says whether to wake a sleeper. A call made
+//! during `fork` gets a guard that says so, and its release clears bit 2
+//! instead. Sleepers wait on the word's low 32 bits (a futex is
 //! 32 bits wide): a thread sleeps only while those bits show a holder with
 //! bit 0 set, and that holder wakes one sleeper when it releases; a thread
 //! that takes the lock after sleeping sets bit 0 again, in case more sleep.
@@ -75,8 +75,8 @@ const SLEEPERS: usize = 1;
 const FIRST_USE: usize = 2;
 
 /// Bit 2 of a word held for `fork`: a heap call made on the forking thread
-/// (by another library's `fork` handler) is running. Its release clears
-/// the bit and leaves the fork's hold in place.
+/// (by another library's `fork` handler) is running. Its guard's release
+/// clears the bit and leaves the fork's hold in place.
 const FORK_CALL: usize = 4;
 
 /// How often a thread retries before it sleeps in the kernel.
@@ -127,9 +127,13 @@ unsafe impl<T: Send> Send for Lock<T> {}
 ///
 /// Not `Send` (like [`std::sync::MutexGuard`]): the lock records the thread
 /// that holds it, so the guard must be dropped on that thread.
-#[repr(transparent)] // one pointer (see ProcessHeap)
+#[repr(C)] // the C ABI's slow paths take it (see ProcessHeap)
 pub struct LockGuard<'a, T> {
     lock: &'a Lock<T>,
+    /// A call made during `fork` (see the [module docs](self)): dropping
+    /// the guard ends the call, not the fork's hold. False for every guard
+    /// of the fast path, so its release stays one instruction.
+    during_fork: bool,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -175,10 +179,7 @@ impl<T> Lock<T> {
             }
             self.acquire_contended(me);
         }
-        Ok(LockGuard {
-            lock: self,
-            _not_send: PhantomData,
-        })
+        Ok(self.guard(false))
     }
 
     /// This thread holds the lock: a call made during `fork` goes through
@@ -189,12 +190,18 @@ impl<T> Lock<T> {
         if self.taken_for_fork.load(Ordering::Relaxed)
             && self.word.fetch_or(FORK_CALL, Ordering::Relaxed) & FORK_CALL == 0
         {
-            return Ok(LockGuard {
-                lock: self,
-                _not_send: PhantomData,
-            });
+            return Ok(self.guard(true));
         }
         Err(Reentered)
+    }
+
+    #[inline(always)]
+    fn guard(&self, during_fork: bool) -> LockGuard<'_, T> {
+        LockGuard {
+            lock: self,
+            during_fork,
+            _not_send: PhantomData,
+        }
     }
 
     /// Takes the lock only if that needs no waiting and no first-use hook:
@@ -204,10 +211,7 @@ impl<T> Lock<T> {
         if !self.try_acquire(this_thread()) {
             return None;
         }
-        Some(LockGuard {
-            lock: self,
-            _not_send: PhantomData,
-        })
+        Some(self.guard(false))
     }
 
     /// Whether the calling thread holds the lock.
@@ -294,29 +298,20 @@ impl<T> Lock<T> {
         }
     }
 
-    /// Releases the lock this thread holds: one compare-exchange, unless a
-    /// sleeper must be woken or a call made during `fork` ends.
+    /// Releases the lock: one `xchg`, which also says whether to wake a
+    /// sleeper.
     #[inline]
     fn release(&self) {
-        let held_alone = this_thread();
-        if self
-            .word
-            .compare_exchange(held_alone, UNLOCKED, Ordering::Release, Ordering::Relaxed)
-            .is_err()
-        {
-            self.release_slow();
+        if self.word.swap(UNLOCKED, Ordering::Release) & SLEEPERS != 0 {
+            futex_wake_one(&self.word);
         }
     }
 
+    /// Ends a call made during `fork`; the fork's hold stays.
     #[cold]
     #[inline(never)]
-    fn release_slow(&self) {
-        if self.word.load(Ordering::Relaxed) & FORK_CALL != 0 {
-            // A call made during fork ends; the fork's hold stays.
-            self.word.fetch_and(!FORK_CALL, Ordering::Release);
-        } else if self.word.swap(UNLOCKED, Ordering::Release) & SLEEPERS != 0 {
-            futex_wake_one(&self.word);
-        }
+    fn end_call_during_fork(&self) {
+        self.word.fetch_and(!FORK_CALL, Ordering::Relaxed);
     }
 
     /// The `pthread_atfork` *prepare* handler: take the lock before `fork`,
@@ -369,7 +364,11 @@ impl<T> DerefMut for LockGuard<'_, T> {
 impl<T> Drop for LockGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        self.lock.release();
+        if self.during_fork {
+            self.lock.end_call_during_fork();
+        } else {
+            self.lock.release();
+        }
     }
 }
 

@@ -317,7 +317,7 @@ impl<'h, H: SharedHeap> Pool<'h, H> {
             .ok_or(Error::SizeOverflow { size: len as u64 })?;
         let block = self.heap.locked(|heap| {
             if heap.held.holds(self.pool, self.token) {
-                heap.allocate_unchecked(self.pool, size as u64)
+                heap.allocate_for_guard(self.pool, size as u64)
             } else {
                 Err(Error::PoolNotHeld { pool: self.pool })
             }
@@ -463,7 +463,7 @@ impl<'h, H: SharedHeap> Pool<'h, H> {
         self.heap
             .locked(|heap| {
                 if heap.held.holds(self.pool, self.token) {
-                    heap.deallocate_pool_unchecked(self.pool);
+                    heap.deallocate_pool_for_guard(self.pool);
                 }
             })
             .unwrap_or_else(|_| reentered("Pool::reset"));
@@ -493,7 +493,7 @@ impl<H: SharedHeap> Drop for Pool<'_, H> {
         self.heap
             .locked(|heap| {
                 if heap.held.remove(self.pool, self.token) {
-                    heap.deallocate_pool_unchecked(self.pool);
+                    heap.deallocate_pool_for_guard(self.pool);
                 }
             })
             .unwrap_or_else(|_| reentered("dropping a Pool guard"));

@@ -250,7 +250,7 @@ pub static memory_end: AtomicUsize = AtomicUsize::new(0);
 /// fn send<T: Send>(_: T) {}
 /// send(brk_pools::process::lock());
 /// ```
-#[repr(transparent)] // one pointer, so the C ABI's slow paths can take it
+#[repr(transparent)] // the C ABI's slow paths take it by value
 pub struct ProcessHeap {
     guard: LockGuard<'static, Heap<ProcessBreak>>,
 }

@@ -8,7 +8,6 @@
 //!
 mod support;
 
-use std::process::Command;
 use std::time::Duration;
 
 use brk_pools::{Error, Growth, Header, Heap, ProcessBreak, Refusal, Segment, pools, process};
