@@ -137,7 +137,7 @@ fn address_space_limit_lowered_then_raised() {
     println!(
         "{} page-sized appends under the limit ({} MiB of 32)",
         pointers.len(),
-        pointers.len() * 4096 >> 20
+        (pointers.len() * 4096) >> 20
     );
     assert!(
         pointers.len() >= 4096,
