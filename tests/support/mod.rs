@@ -27,9 +27,16 @@ pub enum Allocator {
     Port,
 }
 
-/// The crate's root folder.
+/// The repository's root folder (the workspace root, where `asm/` is), for
+/// the tests of both packages: the allocator's at the root and the tools'
+/// in `tools/` (which include this module by `#[path]`).
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .find(|dir| dir.join("asm").join("run.s").is_file())
+        .unwrap_or(manifest)
+        .to_path_buf()
 }
 
 /// `asm/NAME`.
@@ -209,17 +216,38 @@ pub fn run_ok(command: &mut Command) -> Output {
     output
 }
 
+/// Where the tests' runs of the `brk-pools` command cache their gcc builds:
+/// `target/<profile>/brk-pools-cache`, not the user's cache folder.
+pub fn tool_cache() -> PathBuf {
+    profile_dir().join("brk-pools-cache")
+}
+
+/// The tools package's `brk-pools` command (only its own tests have it),
+/// caching under [`tool_cache`].
+pub fn brk_pools_command() -> Command {
+    let exe = option_env!("CARGO_BIN_EXE_brk-pools")
+        .expect("the brk-pools command belongs to the tools package's tests");
+    let mut command = Command::new(exe);
+    command.env("BRK_POOLS_CACHE_DIR", tool_cache());
+    command
+}
+
 /// Runs `exe` with `stdin` as its standard input; returns its output
 /// (whatever the exit status).
 pub fn run_with_stdin(exe: &Path, args: &[&str], stdin: &[u8]) -> Output {
+    run_command_with_stdin(Command::new(exe).args(args), stdin)
+}
+
+/// Runs `command` with `stdin` as its standard input; returns its output
+/// (whatever the exit status).
+pub fn run_command_with_stdin(command: &mut Command, stdin: &[u8]) -> Output {
     use std::io::Write;
-    let mut child = Command::new(exe)
-        .args(args)
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("spawn {}: {e}", exe.display()));
+        .unwrap_or_else(|e| panic!("spawn {command:?}: {e}"));
     let mut input = child.stdin.take().unwrap();
     let stdin = stdin.to_vec();
     let writer = std::thread::spawn(move || {

@@ -1,4 +1,4 @@
-//! `brk-pools step FILE`: the glue around [`brk_pools::step`]. Builds the
+//! `brk-pools step FILE`: the glue around [`brk_pools_tools::step`]. Builds the
 //! two drivers (asm/trace.c with run.s, and with `libbrk_pools.a`), runs
 //! the script through both under ptrace and prints the listing, the verdict
 //! (`--compare`) or the walk picture (`--svg`).
@@ -7,13 +7,14 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-use brk_pools::step::{self, Comparison, StepOptions, picture};
+use brk_pools::{build_info, process};
+use brk_pools_tools::step::{self, Comparison, StepOptions, picture};
 
 use clap::Args;
 
 use super::{CliError, original, print, read_script};
 
-const TRACE_C: &str = include_str!("../../asm/trace.c");
+const TRACE_C: &str = include_str!("../../../asm/trace.c");
 
 /// `step`'s arguments.
 #[derive(Debug, Args)]
@@ -37,39 +38,43 @@ pub struct StepArgs {
     #[arg(long, value_name = "N", requires = "svg")]
     op: Option<usize>,
     /// The port's static library [default: libbrk_pools.a beside this
-    /// executable].
+    /// executable, else the newest deps/libbrk_pools-*.a there, built from
+    /// the same library sources and features as this brk-pools].
+    ///
+    /// An archive built from other sources (stale) or with other features is
+    /// refused, with the command that rebuilds it. An installed brk-pools has
+    /// no archive beside it: build one in a checkout of the same sources
+    /// (`cargo build --release -p brk-pools`) and pass
+    /// --port-lib target/release/libbrk_pools.a.
     #[arg(long, value_name = "PATH")]
     port_lib: Option<PathBuf>,
+    /// Step a --port-lib built from other library sources than this
+    /// brk-pools (a deliberate change, such as a mutation of a walk); it
+    /// must still have the same features.
+    #[arg(long, requires = "port_lib")]
+    other_sources: bool,
 }
 
 /// `asm/trace.c` linked with the port's static library, `-no-pie` like the
-/// original's driver; cached by the sources and the library's size and time.
-fn port_driver(lib: &Path) -> Result<PathBuf, CliError> {
-    let meta = std::fs::metadata(lib).map_err(|e| {
-        CliError(format!(
-            "{}: {e}; `cargo build` puts libbrk_pools.a beside brk-pools (crate-type staticlib), \
-             or pass --port-lib PATH",
-            lib.display()
-        ))
-    })?;
+/// original's driver; cached (under [`original::cache_dir`]) by the sources
+/// and the archive's path, size, time and tags.
+fn port_driver(lib: &Archive) -> Result<PathBuf, CliError> {
+    let meta = std::fs::metadata(&lib.path)?;
     let mut hasher = DefaultHasher::new();
-    (TRACE_C, lib, meta.len(), meta.modified().ok()).hash(&mut hasher);
-    let exe = std::env::current_exe()?;
-    let dir = exe
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join("original")
-        .join(format!("step-port-{:016x}", hasher.finish()));
+    (TRACE_C, &lib.path, meta.len(), meta.modified().ok()).hash(&mut hasher);
+    (&lib.build_tag, &lib.source_tag).hash(&mut hasher);
+    let dir = original::cache_dir()?.join(format!("step-port-{:016x}", hasher.finish()));
     let driver = dir.join("trace");
     if driver.exists() {
         return Ok(driver);
     }
-    std::fs::create_dir_all(&dir)?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| CliError(format!("cannot create {}: {e}", dir.display())))?;
     std::fs::write(dir.join("trace.c"), TRACE_C)?;
     let partial = dir.join(format!("trace.partial.{}", std::process::id()));
     let output = Command::new("gcc")
         .args(["-no-pie", "-O2", "trace.c"])
-        .arg(lib)
+        .arg(&lib.path)
         .args(["-lpthread", "-ldl", "-lm", "-o"])
         .arg(&partial)
         .current_dir(&dir)
@@ -82,12 +87,172 @@ fn port_driver(lib: &Path) -> Result<PathBuf, CliError> {
     if !output.status.success() {
         return Err(CliError(format!(
             "gcc failed linking {}:\n{}",
-            lib.display(),
+            lib.path.display(),
             String::from_utf8_lossy(&output.stderr)
         )));
     }
     std::fs::rename(&partial, &driver)?;
     Ok(driver)
+}
+
+/// A `libbrk_pools.a` and the marks the library leaves in it:
+/// [`process::BUILD_TAG`] (its features) and [`build_info::SOURCE_TAG`] (its
+/// sources), if present.
+struct Archive {
+    path: PathBuf,
+    build_tag: Option<String>,
+    source_tag: Option<String>,
+}
+
+/// The mark in `bytes` that starts with `prefix` and ends with `;`.
+fn find_tag(bytes: &[u8], prefix: &str) -> Option<String> {
+    let prefix = prefix.as_bytes();
+    let at = bytes
+        .windows(prefix.len())
+        .position(|window| window == prefix)?;
+    let rest = &bytes[at..];
+    let end = rest.iter().take(200).position(|&b| b == b';')?;
+    String::from_utf8(rest[..=end].to_vec()).ok()
+}
+
+impl Archive {
+    fn read(path: &Path) -> Result<Archive, CliError> {
+        let bytes = std::fs::read(path).map_err(|e| {
+            CliError(format!(
+                "cannot read the port's library {}: {e}; {}",
+                path.display(),
+                rebuild_hint()
+            ))
+        })?;
+        Ok(Archive {
+            path: path.to_path_buf(),
+            build_tag: find_tag(&bytes, "brk-pools-build:"),
+            source_tag: find_tag(&bytes, "brk-pools-source:"),
+        })
+    }
+
+    /// Why this archive is not the library this binary was built with, if it
+    /// is not: other features, or (unless `other_sources`) other sources.
+    fn mismatch(&self, other_sources: bool) -> Option<String> {
+        let (Some(build), Some(source)) = (&self.build_tag, &self.source_tag) else {
+            return Some(format!(
+                "{} is not a libbrk_pools.a of this version (it has no build and source marks)",
+                self.path.display()
+            ));
+        };
+        if build != process::BUILD_TAG {
+            return Some(format!(
+                "{} was built with other features ({build}, this brk-pools has {})",
+                self.path.display(),
+                process::BUILD_TAG
+            ));
+        }
+        if source != build_info::SOURCE_TAG && !other_sources {
+            return Some(format!(
+                "{} is stale: it was built from other library sources than this brk-pools \
+                 ({source}, this brk-pools has {}), so stepping it would compare other code",
+                self.path.display(),
+                build_info::SOURCE_TAG
+            ));
+        }
+        None
+    }
+}
+
+/// The command that builds the library this binary was built with, for the
+/// profile this binary looks built with.
+fn rebuild_command() -> String {
+    let release = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.file_name()? != "debug"))
+        .unwrap_or(true);
+    let mut command = String::from("cargo build");
+    if release {
+        command += " --release";
+    }
+    command += " -p brk-pools";
+    if build_info::BATCHED_BRK {
+        command += " --features batched-brk";
+    }
+    command
+}
+
+fn rebuild_hint() -> String {
+    format!(
+        "build the library with `{}` in the brk-pools checkout this command was built from \
+         (building the brk-pools binary alone does not refresh libbrk_pools.a), or pass \
+         --port-lib PATH",
+        rebuild_command()
+    )
+}
+
+/// The archives `step` tries without `--port-lib`: `libbrk_pools.a` beside
+/// this executable (where `cargo build -p brk-pools` puts it), then the
+/// `deps/libbrk_pools-*.a` that cargo leaves beside it, newest first.
+fn default_archives() -> Result<Vec<PathBuf>, CliError> {
+    let exe = std::env::current_exe()?;
+    let dir = exe.parent().unwrap_or(Path::new("."));
+    let mut found = Vec::new();
+    let beside = dir.join("libbrk_pools.a");
+    if beside.is_file() {
+        found.push(beside);
+    }
+    let mut deps: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(dir.join("deps"))
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            let name = path.file_name()?.to_str()?;
+            let ours = name.starts_with("libbrk_pools-") && name.ends_with(".a");
+            ours.then(|| Some((std::fs::metadata(&path).ok()?.modified().ok()?, path)))?
+        })
+        .collect();
+    deps.sort();
+    found.extend(deps.into_iter().rev().map(|(_, path)| path));
+    Ok(found)
+}
+
+/// The port's static library to step: `--port-lib`, or the first default
+/// archive built from this binary's library (same sources, same features).
+fn port_lib(args: &StepArgs) -> Result<Archive, CliError> {
+    if let Some(path) = &args.port_lib {
+        let archive = Archive::read(path)?;
+        return match archive.mismatch(args.other_sources) {
+            None => Ok(archive),
+            Some(why) if archive.source_tag.is_some() && archive.build_tag.is_some() => {
+                Err(CliError(format!(
+                    "{why}; {}{}",
+                    rebuild_hint(),
+                    if archive.build_tag.as_deref() == Some(process::BUILD_TAG) {
+                        " (--other-sources steps it anyway, for a deliberate change)"
+                    } else {
+                        ""
+                    }
+                )))
+            }
+            Some(why) => Err(CliError(format!("{why}; {}", rebuild_hint()))),
+        };
+    }
+    let candidates = default_archives()?;
+    let mut first_mismatch = None;
+    for path in &candidates {
+        let archive = Archive::read(path)?;
+        match archive.mismatch(false) {
+            None => return Ok(archive),
+            Some(why) => {
+                first_mismatch.get_or_insert(why);
+            }
+        }
+    }
+    let exe = std::env::current_exe()?;
+    Err(CliError(match first_mismatch {
+        Some(why) => format!("{why}; {}", rebuild_hint()),
+        None => format!(
+            "no libbrk_pools.a beside {} (an installed brk-pools has none): {}",
+            exe.display(),
+            rebuild_hint()
+        ),
+    }))
 }
 
 /// Why `step` does not apply to an `indexed-fit` build.
@@ -97,17 +262,11 @@ pub const NOT_WITH_INDEXED_FIT: &str = "step does not apply to this build: it wa
      that feature to step";
 
 pub fn run(args: &StepArgs) -> Result<ExitCode, CliError> {
-    if cfg!(feature = "indexed-fit") {
+    if brk_pools::build_info::INDEXED_FIT {
         return Err(CliError(NOT_WITH_INDEXED_FIT.to_string()));
     }
     let script = read_script(&args.file)?.text;
-    let lib = match &args.port_lib {
-        Some(lib) => lib.clone(),
-        None => std::env::current_exe()?
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join("libbrk_pools.a"),
-    };
+    let lib = port_lib(args)?;
     let mut options = StepOptions::new(&script, original::trace_driver()?, port_driver(&lib)?);
     options.max_steps = args.max_steps;
     options.read_headers = args.svg.is_some();
