@@ -225,8 +225,9 @@ pub fn tool_cache() -> PathBuf {
 /// The tools package's `brk-pools` command (only its own tests have it),
 /// caching under [`tool_cache`].
 pub fn brk_pools_command() -> Command {
-    let exe = option_env!("CARGO_BIN_EXE_brk-pools")
-        .expect("the brk-pools command belongs to the tools package's tests");
+    let Some(exe) = option_env!("CARGO_BIN_EXE_brk-pools") else {
+        panic!("the brk-pools command belongs to the tools package's tests");
+    };
     let mut command = Command::new(exe);
     command.env("BRK_POOLS_CACHE_DIR", tool_cache());
     command

@@ -150,9 +150,13 @@ impl Archive {
         if source != build_info::SOURCE_TAG && !other_sources {
             return Some(format!(
                 "{} is stale: it was built from other library sources than this brk-pools \
-                 ({source}, this brk-pools has {}), so stepping it would compare other code",
+                 (source fingerprint {}, this brk-pools has {}), so stepping it would compare \
+                 other code",
                 self.path.display(),
-                build_info::SOURCE_TAG
+                source
+                    .trim_start_matches("brk-pools-source:")
+                    .trim_end_matches(';'),
+                build_info::SOURCE_FINGERPRINT
             ));
         }
         None
