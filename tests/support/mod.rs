@@ -59,7 +59,8 @@ pub fn profile_dir() -> PathBuf {
 /// `target/<profile>/deps/libbrk_pools-<hash>.a` but, unlike `cargo build`,
 /// does not copy it to `target/<profile>/libbrk_pools.a`. Builds with other
 /// features leave archives with other hashes there, so the newest archive
-/// carrying this build's `process::BUILD_TAG` is the one under test.
+/// carrying this build's `process::BUILD_TAG` and `build_info::SOURCE_TAG`
+/// (the same features, the same library sources) is the one under test.
 pub fn staticlib() -> PathBuf {
     static FOUND: OnceLock<PathBuf> = OnceLock::new();
     FOUND.get_or_init(find_staticlib).clone()
@@ -77,16 +78,24 @@ fn find_staticlib() -> PathBuf {
         })
         .collect();
     archives.sort();
-    let tag = brk_pools::process::BUILD_TAG.as_bytes();
+    let tags = [
+        brk_pools::process::BUILD_TAG.as_bytes(),
+        brk_pools::build_info::SOURCE_TAG.as_bytes(),
+    ];
     archives
         .into_iter()
         .rev()
         .map(|(_, path)| path)
-        .find(|path| contains(&std::fs::read(path).unwrap_or_default(), tag))
+        .find(|path| {
+            let bytes = std::fs::read(path).unwrap_or_default();
+            tags.iter().all(|tag| contains(&bytes, tag))
+        })
         .unwrap_or_else(|| {
             panic!(
-                "no libbrk_pools-*.a with {:?} in {}: the crate-type must include staticlib",
+                "no libbrk_pools-*.a with {:?} and {:?} in {}: the crate-type must include \
+                 staticlib",
                 brk_pools::process::BUILD_TAG,
+                brk_pools::build_info::SOURCE_TAG,
                 deps.display()
             )
         })
