@@ -242,6 +242,22 @@ pub fn brk_pools_command() -> Command {
     command
 }
 
+/// `command.output()` for an executable this test process has just written
+/// (a copy of the command): while another test thread forks, the child holds
+/// the written file open until it execs, and running the file fails with
+/// "Text file busy" meanwhile; this retries then.
+pub fn output_of_fresh_executable(command: &mut Command) -> Output {
+    for _ in 0..100 {
+        match command.output() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            result => return result.unwrap_or_else(|e| panic!("run {command:?}: {e}")),
+        }
+    }
+    panic!("{command:?}: text file busy for 2 s");
+}
+
 /// Runs `exe` with `stdin` as its standard input; returns its output
 /// (whatever the exit status).
 pub fn run_with_stdin(exe: &Path, args: &[&str], stdin: &[u8]) -> Output {

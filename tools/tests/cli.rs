@@ -373,7 +373,7 @@ fn gcc_builds_are_cached_in_the_cache_folder_never_beside_the_command() {
         for (name, value) in env {
             command.env(name, value);
         }
-        let output = command.output().unwrap();
+        let output = support::output_of_fresh_executable(&mut command);
         assert!(output.status.success(), "{env:?}: {output:?}");
         assert!(
             String::from_utf8_lossy(&output.stdout).starts_with("identical: "),

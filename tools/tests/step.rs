@@ -380,11 +380,11 @@ fn a_stale_archive_is_refused_with_the_command_that_rebuilds_it() {
     // The default archive, beside the executable, is checked the same way.
     let exe = dir.join("bin").join("brk-pools");
     std::fs::copy(env!("CARGO_BIN_EXE_brk-pools"), &exe).unwrap();
-    let output = Command::new(&exe)
-        .args(["step", &seed_ops(), "--compare"])
-        .env("BRK_POOLS_CACHE_DIR", support::tool_cache())
-        .output()
-        .unwrap();
+    let output = support::output_of_fresh_executable(
+        Command::new(&exe)
+            .args(["step", &seed_ops(), "--compare"])
+            .env("BRK_POOLS_CACHE_DIR", support::tool_cache()),
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("is stale"), "{stderr}");
@@ -395,11 +395,11 @@ fn a_stale_archive_is_refused_with_the_command_that_rebuilds_it() {
 
     // No archive at all, as for an installed command.
     std::fs::remove_file(stale).unwrap();
-    let output = Command::new(&exe)
-        .args(["step", &seed_ops(), "--compare"])
-        .env("BRK_POOLS_CACHE_DIR", support::tool_cache())
-        .output()
-        .unwrap();
+    let output = support::output_of_fresh_executable(
+        Command::new(&exe)
+            .args(["step", &seed_ops(), "--compare"])
+            .env("BRK_POOLS_CACHE_DIR", support::tool_cache()),
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(
