@@ -20,7 +20,7 @@ LDFLAGS=(-no-pie -Wl,--gc-sections)
 # a C program links it: Cargo.toml's c-lib profile (release with fat LTO
 # across the crate and std; only a staticlib-only build gets LTO).
 c_library() {
-    cargo rustc --profile c-lib --quiet --lib --crate-type staticlib "$@"
+    cargo rustc -p brk-pools --profile c-lib --quiet --lib --crate-type staticlib "$@"
 }
 
 # build_workloads [NAME:FEATURE ...]

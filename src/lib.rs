@@ -112,9 +112,11 @@
 //!
 //! The Rust moves the break through glibc (so `malloc` keeps working),
 //! reports errors where run.s would crash or corrupt memory, and keeps the
-//! heap's segments. [`disasm`] proves that the compiled walks contain run.s's
-//! 29 instructions, one for one, and [`step`] runs both under ptrace and
-//! compares them instruction by instruction, registers and jumps included.
+//! heap's segments. The tools package (`tools/`, the `brk-pools` command)
+//! proves that the compiled walks contain run.s's 29 instructions, one for
+//! one (`brk-pools disasm`), and runs both under ptrace to compare them
+//! instruction by instruction, registers and jumps included (`brk-pools
+//! step`).
 //!
 //! ## When the real break is used
 //!
@@ -132,7 +134,7 @@
 //! must see the real break are single-threaded programs. See
 //! [`ProcessBreak`] for the rule and [`process`] for `fork` and re-entry.
 //!
-//! The heap of run.c's steps, drawn by [`svg`] (`brk-pools trace
+//! The heap of run.c's steps, drawn by the tools package (`brk-pools trace
 //! tests/scenarios/seed.ops --svg seed.svg`):
 //!
 #![doc = include_str!("../docs/seed.svg")]
@@ -155,15 +157,16 @@
 //! break comes from), [`heap`] (`memory_start`/`memory_end` and the Rust around
 //! the loops), [`process`] and [`c_abi`] (the process-wide heap and the C
 //! functions), [`pools`] (the safe API: pool guards whose allocations borrow
-//! from them), [`script`], [`trace`], [`render`] and [`svg`] (scripts,
-//! traces, layouts as text and as pictures), [`disasm`] (the machine-code
-//! proof), [`step`] (the lockstep trace of both machines).
+//! from them), [`render`] (layouts as text), [`build_info`] (the features
+//! and sources this library was built from). Scripts, traces, pictures, the
+//! machine-code proof and the lockstep trace of both machines are the tools
+//! package in `tools/`, which builds the `brk-pools` command.
 
 #![cfg(all(target_arch = "x86_64", target_os = "linux"))]
 #![warn(missing_docs)]
 
+pub mod build_info;
 pub mod c_abi;
-pub mod disasm;
 pub mod error;
 #[cfg(feature = "indexed-fit")]
 mod fit_index;
@@ -175,12 +178,7 @@ mod mapped_vec;
 pub mod pools;
 pub mod process;
 pub mod render;
-pub mod script;
 pub mod source;
-#[cfg(feature = "step")]
-pub mod step;
-pub mod svg;
-pub mod trace;
 pub mod walk;
 
 pub use error::{Error, Refusal};

@@ -40,7 +40,7 @@ fn copy_tree(from: &Path, to: &Path) {
 
 /// Applies `patch` to a fresh copy of the crate, runs the whole test suite
 /// there and returns the test targets that failed, as cargo names them
-/// (`--test scenarios`, `--lib`, `--doc`).
+/// (`--test scenarios`, `--lib`, `--doc`), without the package.
 fn failing_targets_with(patch: &str) -> BTreeSet<String> {
     // One copy at one path, one exercise at a time: with the same path the
     // crate's build artefacts have the same names, so a test of one exercise
@@ -103,6 +103,12 @@ fn failing_targets_with(patch: &str) -> BTreeSet<String> {
             let l = l.trim();
             l.strip_prefix('`')
                 .and_then(|l| l.strip_suffix('`'))
+                // In the workspace cargo names the package first:
+                // `-p brk-pools-tools --test cli`.
+                .map(|t| match t.strip_prefix("-p ") {
+                    Some(rest) => rest.split_once(' ').map_or(rest, |(_, target)| target),
+                    None => t,
+                })
                 .filter(|t| t.starts_with("--"))
                 .map(str::to_string)
         })

@@ -28,9 +28,16 @@ pub enum Allocator {
     Port,
 }
 
-/// The crate's root folder.
+/// The repository's root folder (the workspace root, where `asm/` is), for
+/// the tests of both packages: the allocator's at the root and the tools'
+/// in `tools/` (which include this module by `#[path]`).
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .find(|dir| dir.join("asm").join("run.s").is_file())
+        .unwrap_or(manifest)
+        .to_path_buf()
 }
 
 /// `asm/NAME`.
@@ -53,7 +60,8 @@ pub fn profile_dir() -> PathBuf {
 /// `target/<profile>/deps/libbrk_pools-<hash>.a` but, unlike `cargo build`,
 /// does not copy it to `target/<profile>/libbrk_pools.a`. Builds with other
 /// features leave archives with other hashes there, so the newest archive
-/// carrying this build's `process::BUILD_TAG` is the one under test.
+/// carrying this build's `process::BUILD_TAG` and `build_info::SOURCE_TAG`
+/// (the same features, the same library sources) is the one under test.
 pub fn staticlib() -> PathBuf {
     static FOUND: OnceLock<PathBuf> = OnceLock::new();
     FOUND.get_or_init(find_staticlib).clone()
@@ -71,16 +79,24 @@ fn find_staticlib() -> PathBuf {
         })
         .collect();
     archives.sort();
-    let tag = brk_pools::process::BUILD_TAG.as_bytes();
+    let tags = [
+        brk_pools::process::BUILD_TAG.as_bytes(),
+        brk_pools::build_info::SOURCE_TAG.as_bytes(),
+    ];
     archives
         .into_iter()
         .rev()
         .map(|(_, path)| path)
-        .find(|path| contains(&std::fs::read(path).unwrap_or_default(), tag))
+        .find(|path| {
+            let bytes = std::fs::read(path).unwrap_or_default();
+            tags.iter().all(|tag| contains(&bytes, tag))
+        })
         .unwrap_or_else(|| {
             panic!(
-                "no libbrk_pools-*.a with {:?} in {}: the crate-type must include staticlib",
+                "no libbrk_pools-*.a with {:?} and {:?} in {}: the crate-type must include \
+                 staticlib",
                 brk_pools::process::BUILD_TAG,
+                brk_pools::build_info::SOURCE_TAG,
                 deps.display()
             )
         })
@@ -210,17 +226,55 @@ pub fn run_ok(command: &mut Command) -> Output {
     output
 }
 
+/// Where the tests' runs of the `brk-pools` command cache their gcc builds:
+/// `target/<profile>/brk-pools-cache`, not the user's cache folder.
+pub fn tool_cache() -> PathBuf {
+    profile_dir().join("brk-pools-cache")
+}
+
+/// The tools package's `brk-pools` command (only its own tests have it),
+/// caching under [`tool_cache`].
+pub fn brk_pools_command() -> Command {
+    let Some(exe) = option_env!("CARGO_BIN_EXE_brk-pools") else {
+        panic!("the brk-pools command belongs to the tools package's tests");
+    };
+    let mut command = Command::new(exe);
+    command.env("BRK_POOLS_CACHE_DIR", tool_cache());
+    command
+}
+
+/// `command.output()` for an executable this test process has just written
+/// (a copy of the command): while another test thread forks, the child holds
+/// the written file open until it execs, and running the file fails with
+/// "Text file busy" meanwhile; this retries then.
+pub fn output_of_fresh_executable(command: &mut Command) -> Output {
+    for _ in 0..100 {
+        match command.output() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            result => return result.unwrap_or_else(|e| panic!("run {command:?}: {e}")),
+        }
+    }
+    panic!("{command:?}: text file busy for 2 s");
+}
+
 /// Runs `exe` with `stdin` as its standard input; returns its output
 /// (whatever the exit status).
 pub fn run_with_stdin(exe: &Path, args: &[&str], stdin: &[u8]) -> Output {
+    run_command_with_stdin(Command::new(exe).args(args), stdin)
+}
+
+/// Runs `command` with `stdin` as its standard input; returns its output
+/// (whatever the exit status).
+pub fn run_command_with_stdin(command: &mut Command, stdin: &[u8]) -> Output {
     use std::io::Write;
-    let mut child = Command::new(exe)
-        .args(args)
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("spawn {}: {e}", exe.display()));
+        .unwrap_or_else(|e| panic!("spawn {command:?}: {e}"));
     let mut input = child.stdin.take().unwrap();
     let stdin = stdin.to_vec();
     let writer = std::thread::spawn(move || {

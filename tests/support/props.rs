@@ -3,7 +3,7 @@
 use proptest::test_runner::{Config, FileFailurePersistence};
 
 /// `default_cases` cases (or `PROPTEST_CASES`), with failing inputs saved
-/// to `proptest-regressions/<test>.txt` at the crate root and replayed first
+/// to `proptest-regressions/<test>.txt` at the repository root and replayed first
 /// on later runs. Those files are committed, as proptest's docs advise.
 pub fn config(test: &str, default_cases: u32) -> Config {
     let cases = std::env::var("PROPTEST_CASES")
@@ -12,7 +12,7 @@ pub fn config(test: &str, default_cases: u32) -> Config {
         .unwrap_or(default_cases);
     let path = format!(
         "{}/proptest-regressions/{test}.txt",
-        env!("CARGO_MANIFEST_DIR")
+        super::root().display()
     );
     Config {
         cases,

@@ -69,7 +69,7 @@ pub fn run(args: &ScriptArgs) -> Result<ExitCode, CliError> {
     let original = original_trace(&script.text, args.final_only)?;
     let (port, _) = port_trace(&script.text, args.final_only)?;
     let divergence =
-        brk_pools::trace::first_divergence("original run.s", &original.trace, "port", &port);
+        brk_pools_tools::trace::first_divergence("original run.s", &original.trace, "port", &port);
     let mut report = String::new();
     if let Some(crash) = &original.crash {
         report.push_str(&format!(

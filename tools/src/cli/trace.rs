@@ -1,12 +1,13 @@
 //! `brk-pools trace FILE`: the port's trace of a script on a fresh arena
 //! (offsets are the same in every run), then the final heap map. With
 //! `--svg OUT`, also the picture of the heap after every operation
-//! (`brk_pools::svg`), from the same run.
+//! (`brk_pools_tools::svg`), from the same run.
 
 use std::process::ExitCode;
 
-use brk_pools::trace::{self, Layouts};
-use brk_pools::{Heap, render, svg};
+use brk_pools::{Heap, render};
+use brk_pools_tools::svg;
+use brk_pools_tools::trace::{self, Layouts};
 
 use super::{CliError, TraceArgs, print, read_script};
 

@@ -7,7 +7,7 @@ use std::io;
 use std::path::Path;
 use std::process::ExitCode;
 
-use brk_pools::disasm;
+use brk_pools_tools::disasm;
 
 use super::{CliError, DisasmArgs, original, print};
 

@@ -1,7 +1,12 @@
 //! The heap pictures: structure of the SVG, bounded size for long scripts,
 //! a legend for every mark, and `docs/seed.svg` up to date.
 
-use brk_pools::{Heap, svg};
+#[path = "../../tests/support/mod.rs"]
+mod support;
+
+use brk_pools::Heap;
+use brk_pools_tools::svg;
+use support::root;
 
 /// The picture steps of a scenario script, on a fresh arena.
 fn steps(script: &str) -> Vec<svg::Step> {
@@ -10,11 +15,7 @@ fn steps(script: &str) -> Vec<svg::Step> {
 }
 
 fn scenario(name: &str) -> String {
-    std::fs::read_to_string(format!(
-        "{}/tests/scenarios/{name}.ops",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
+    std::fs::read_to_string(root().join(format!("tests/scenarios/{name}.ops"))).unwrap()
 }
 
 /// Checks that every tag is closed in order (`<a>…</a>`, `<b/>`), which is
@@ -118,7 +119,7 @@ fn seed_picture_has_one_element_per_block_and_its_labels() {
 
 #[test]
 fn every_scenario_draws_well_formed() {
-    let dir = format!("{}/tests/scenarios", env!("CARGO_MANIFEST_DIR"));
+    let dir = root().join("tests/scenarios");
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         let script = std::fs::read_to_string(&path).unwrap();
@@ -126,7 +127,7 @@ fn every_scenario_draws_well_formed() {
         let picture = svg::render(&steps);
         balanced(&picture).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         // Left in target/ for looking at (rsvg-convert, a browser).
-        let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/scenario-svg");
+        let out = root().join("target/scenario-svg");
         std::fs::create_dir_all(&out).unwrap();
         let name = path.file_stem().unwrap().to_string_lossy().to_string();
         std::fs::write(out.join(format!("{name}.svg")), &picture).unwrap();
@@ -224,7 +225,11 @@ fn captions_are_the_trace_op_lines() {
     for name in ["seed", "stale_handle", "extreme_pools"] {
         let script = scenario(name);
         let mut heap = Heap::on_arena(1 << 40).unwrap();
-        let trace = brk_pools::trace::run(&mut heap, &script, brk_pools::trace::Layouts::FinalOnly);
+        let trace = brk_pools_tools::trace::run(
+            &mut heap,
+            &script,
+            brk_pools_tools::trace::Layouts::FinalOnly,
+        );
         let ops: Vec<&str> = trace.lines().filter(|l| l.starts_with("op ")).collect();
         let captions: Vec<String> = steps(&script).into_iter().map(|s| s.caption).collect();
         assert_eq!(captions, ops, "{name}");
@@ -244,7 +249,7 @@ fn balance_checker_catches_mistakes() {
 #[test]
 fn docs_seed_svg_is_up_to_date() {
     let picture = svg::render(&steps(&scenario("seed")));
-    let path = format!("{}/docs/seed.svg", env!("CARGO_MANIFEST_DIR"));
+    let path = root().join("docs/seed.svg");
     if std::env::var_os("UPDATE_DOCS").is_some() {
         std::fs::write(&path, &picture).unwrap();
     }

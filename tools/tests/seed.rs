@@ -4,6 +4,7 @@
 //! to the heap start, and the in-process layouts after each of run.c's steps
 //! are an insta snapshot.
 
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 use brk_pools::{Heap, render};

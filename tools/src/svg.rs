@@ -36,7 +36,8 @@
 //! rendering it.
 //!
 //! ```
-//! use brk_pools::{Heap, svg};
+//! use brk_pools::Heap;
+//! use brk_pools_tools::svg;
 //!
 //! let mut heap = Heap::on_arena(1 << 20)?;
 //! let mut steps = Vec::new();
@@ -57,11 +58,11 @@
 
 use core::fmt::Write;
 
-use crate::header::HEADER_SIZE;
-use crate::heap::{Block, Heap};
 use crate::script;
-use crate::source::BreakSource;
 use crate::trace::{Event, replay};
+use brk_pools::header::HEADER_SIZE;
+use brk_pools::heap::{Block, Heap};
+use brk_pools::source::BreakSource;
 
 /// One row of the picture: the heap after one operation.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,7 +113,8 @@ impl Step {
 /// it draws.
 ///
 /// ```
-/// use brk_pools::{Heap, svg};
+/// use brk_pools::Heap;
+/// use brk_pools_tools::svg;
 ///
 /// let mut heap = Heap::on_arena(1 << 20)?;
 /// let steps = svg::script_steps(&mut heap, "a 1 400\na 2 32\np 2\n");
@@ -132,7 +134,8 @@ pub fn script_steps<S: BreakSource>(heap: &mut Heap<S>, script: &str) -> Vec<Ste
 /// stays bounded for long scripts.
 ///
 /// ```
-/// use brk_pools::{Heap, svg};
+/// use brk_pools::Heap;
+/// use brk_pools_tools::svg;
 ///
 /// let script = "a 1 16\n".repeat(3000);
 /// let picture = svg::script_picture(&mut Heap::on_arena(1 << 30)?, &script);
@@ -195,7 +198,7 @@ pub const MAX_CELLS: usize = 40;
 /// otherwise the first 8, the last 8, and 8 evenly spaced between.
 ///
 /// ```
-/// use brk_pools::svg::drawn_steps;
+/// use brk_pools_tools::svg::drawn_steps;
 ///
 /// assert_eq!(drawn_steps(3), [0, 1, 2]);
 /// let rows = drawn_steps(1000);
@@ -872,7 +875,7 @@ fn render_legend(out: &mut String, marks: &Marks, cells: Option<usize>, y: f64) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::header::Header;
+    use brk_pools::header::Header;
 
     fn block(offset: usize, in_use: u64, size: u64, pool: u64) -> Block {
         Block {

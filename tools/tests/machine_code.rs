@@ -1,14 +1,15 @@
 //! The machine-code proof: every run.s label that the port writes as `asm!`
 //! appears, instruction for instruction, in the compiled static library.
 
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
-use brk_pools::disasm;
+use brk_pools_tools::disasm;
 use support::{asm, require_tool, run_ok, staticlib};
 
 #[test]
 fn walks_in_the_static_library_are_run_s_instruction_for_instruction() {
-    if cfg!(feature = "indexed-fit") {
+    if brk_pools::build_info::INDEXED_FIT {
         // docs/machine-code.md and the snapshot describe the default build,
         // whose allocate is the asm walk; the indexed-fit build finds blocks
         // through its index and is checked against the walk by the

@@ -1,7 +1,8 @@
 //! Building the original from the `asm/` sources embedded in this binary, so
 //! `compare` and `disasm` work from any directory. Builds are cached once per
-//! content, beside this executable (`target/<profile>/original/<hash>/`) or
-//! under `$BRK_POOLS_CACHE_DIR`.
+//! content under [`cache_dir`]: `$BRK_POOLS_CACHE_DIR`, else
+//! `$XDG_CACHE_HOME/brk-pools`, else `~/.cache/brk-pools`; never beside this
+//! executable, whose folder may be read-only (an installed command).
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -9,22 +10,38 @@ use std::process::Command;
 
 use super::CliError;
 
-const RUN_S: &str = include_str!("../../asm/run.s");
-const TRACE_C: &str = include_str!("../../asm/trace.c");
+const RUN_S: &str = include_str!("../../../asm/run.s");
+const TRACE_C: &str = include_str!("../../../asm/trace.c");
+
+/// Where gcc builds are cached (`compare`'s and `step`'s drivers, `disasm`'s
+/// object): `$BRK_POOLS_CACHE_DIR`, else `$XDG_CACHE_HOME/brk-pools` (an
+/// absolute path, as the XDG spec asks), else `$HOME/.cache/brk-pools`.
+pub fn cache_dir() -> Result<PathBuf, CliError> {
+    let set = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
+    if let Some(dir) = set("BRK_POOLS_CACHE_DIR") {
+        return Ok(PathBuf::from(dir));
+    }
+    if let Some(dir) = set("XDG_CACHE_HOME").map(PathBuf::from)
+        && dir.is_absolute()
+    {
+        return Ok(dir.join("brk-pools"));
+    }
+    match set("HOME") {
+        Some(home) => Ok(PathBuf::from(home).join(".cache").join("brk-pools")),
+        None => Err(CliError(
+            "no cache folder for the gcc builds: set BRK_POOLS_CACHE_DIR (or XDG_CACHE_HOME or \
+             HOME)"
+                .to_string(),
+        )),
+    }
+}
 
 /// The cache folder for a build from `sources` (name, text), and whether
 /// `product` is already built there; if not, the sources are written into it.
 fn cache(sources: &[(&str, &str)], product: &str) -> Result<(PathBuf, bool), CliError> {
     let mut hasher = DefaultHasher::new();
     sources.hash(&mut hasher);
-    let base = match std::env::var_os("BRK_POOLS_CACHE_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => std::env::current_exe()
-            .ok()
-            .and_then(|exe| exe.parent().map(|dir| dir.join("original")))
-            .unwrap_or_else(|| std::env::temp_dir().join("brk-pools-original")),
-    };
-    let dir = base.join(format!("{:016x}", hasher.finish()));
+    let dir = cache_dir()?.join(format!("{:016x}", hasher.finish()));
     if dir.join(product).exists() {
         return Ok((dir, true));
     }

@@ -17,11 +17,11 @@
 use core::fmt::Write;
 use core::ptr::NonNull;
 
-use crate::c_abi::zero_extended;
-use crate::heap::Heap;
-use crate::render;
 use crate::script::{self, Op, ScriptError};
-use crate::source::BreakSource;
+use brk_pools::c_abi::zero_extended;
+use brk_pools::heap::Heap;
+use brk_pools::render;
+use brk_pools::source::BreakSource;
 
 /// When the layout is printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,7 +114,8 @@ pub fn replay<S: BreakSource>(
 /// operations become `!! line N: …` lines, as in `trace.c`.
 ///
 /// ```
-/// use brk_pools::{Heap, trace::{Layouts, run}};
+/// use brk_pools::Heap;
+/// use brk_pools_tools::trace::{Layouts, run};
 ///
 /// let mut heap = Heap::on_arena(1 << 20).unwrap();
 /// let out = run(&mut heap, "a 1 400\nd 0\n", Layouts::FinalOnly);
@@ -145,10 +146,10 @@ pub fn run<S: BreakSource>(heap: &mut Heap<S>, script: &str, layouts: Layouts) -
 /// line with three lines of context, side by side, differing lines marked `!`.
 ///
 /// ```
-/// let diff = brk_pools::trace::first_divergence("original", "a\nb\n", "port", "a\nc\n").unwrap();
+/// let diff = brk_pools_tools::trace::first_divergence("original", "a\nb\n", "port", "a\nc\n").unwrap();
 /// assert!(diff.starts_with("first difference at line 2:"));
 /// assert!(diff.contains("!      2  b"));
-/// assert_eq!(brk_pools::trace::first_divergence("x", "a\n", "y", "a\n"), None);
+/// assert_eq!(brk_pools_tools::trace::first_divergence("x", "a\n", "y", "a\n"), None);
 /// ```
 pub fn first_divergence(
     left_title: &str,

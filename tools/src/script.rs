@@ -14,7 +14,7 @@
 //! allocator zero-extended, as gcc's callers pass them.
 //!
 //! ```
-//! use brk_pools::script::{Op, parse_strict};
+//! use brk_pools_tools::script::{Op, parse_strict};
 //!
 //! let ops = parse_strict("a 1 400 # h0\n# a comment\nd h0\n").unwrap();
 //! assert_eq!(ops[0].op, Op::Allocate { pool: 1, size: 400 });

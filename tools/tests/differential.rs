@@ -17,10 +17,11 @@
 //! BRK_POOLS_SCRIPTS=10000 cargo test --release --test differential
 //! ```
 
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
-use brk_pools::trace::{self, Layouts};
 use brk_pools::{Growth, Heap};
+use brk_pools_tools::trace::{self, Layouts};
 use proptest::prelude::*;
 use proptest::test_runner::{TestError, TestRunner};
 use support::{Allocator, Rng, run_trace, trace_driver};

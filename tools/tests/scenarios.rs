@@ -12,10 +12,11 @@
 //! original's, before the snapshot: a difference fails with both traces side
 //! by side from the first differing line, naming the side that differed.
 
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 use brk_pools::Heap;
-use brk_pools::trace::{self, Layouts};
+use brk_pools_tools::trace::{self, Layouts};
 use support::{Allocator, root, run_trace, trace_driver};
 
 fn script(name: &str) -> String {
@@ -77,8 +78,8 @@ scenarios!(
 
 #[test]
 fn every_script_has_a_test_and_every_snapshot_a_script() {
-    let names = |dir: &str, prefix: &str, suffix: &str| -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(root().join(dir))
+    let names = |dir: std::path::PathBuf, prefix: &str, suffix: &str| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
             .unwrap()
             .filter_map(|e| {
                 let file = e.unwrap().file_name().into_string().unwrap();
@@ -91,12 +92,16 @@ fn every_script_has_a_test_and_every_snapshot_a_script() {
     let mut tested: Vec<String> = NAMES.iter().map(|n| n.to_string()).collect();
     tested.sort();
     assert_eq!(
-        names("tests/scenarios", "", ".ops"),
+        names(root().join("tests/scenarios"), "", ".ops"),
         tested,
         "scripts vs tests"
     );
     assert_eq!(
-        names("tests/snapshots", "scenarios__", ".snap"),
+        names(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots"),
+            "scenarios__",
+            ".snap"
+        ),
         tested,
         "snapshots vs tests"
     );

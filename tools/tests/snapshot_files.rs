@@ -1,7 +1,8 @@
 //! No snapshot file without an assertion that reads it: each
-//! `tests/snapshots/<test>__<name>.snap` must name a test file that asserts a
-//! snapshot called `<name>` (scenario snapshots are checked against their
-//! scripts in `tests/scenarios.rs`).
+//! `tools/tests/snapshots/<test>__<name>.snap` must name a test file that
+//! asserts a snapshot called `<name>` (scenario snapshots are checked against
+//! their scripts, `tests/scenarios/*.ops` at the repository root, in
+//! `tools/tests/scenarios.rs`).
 
 use std::path::PathBuf;
 
@@ -18,7 +19,8 @@ fn every_snapshot_file_is_referenced() {
         let (test, name) = stem.split_once("__").expect("<test>__<name>.snap");
         let source = std::fs::read_to_string(tests.join(format!("{test}.rs"))).unwrap_or_default();
         let referenced = if test == "scenarios" {
-            tests.join("scenarios").join(format!("{name}.ops")).exists()
+            let scripts = tests.join("../../tests/scenarios");
+            scripts.join(format!("{name}.ops")).exists()
         } else {
             source.contains(&format!("\"{name}\""))
         };

@@ -9,6 +9,7 @@
 //! three commands); a failure is shrunk and saved in
 //! `proptest-regressions/cli_props.txt`.
 
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 use std::path::Path;
@@ -116,11 +117,13 @@ fn script() -> impl Strategy<Value = Bytes> {
 
 /// Runs `brk-pools ARGS` with `script` as FILE or on stdin.
 fn brk_pools(args: &[&str], script: &[u8], file: &Path, stdin: bool) -> Output {
-    let exe = Path::new(env!("CARGO_BIN_EXE_brk-pools"));
     let source = if stdin { "-" } else { file.to_str().unwrap() };
     let mut all: Vec<&str> = vec![args[0], source];
     all.extend(&args[1..]);
-    support::run_with_stdin(exe, &all, if stdin { script } else { b"" })
+    support::run_command_with_stdin(
+        support::brk_pools_command().args(&all),
+        if stdin { script } else { b"" },
+    )
 }
 
 fn allowed(args: &[&str], output: &Output, codes: &[i32]) -> Result<(), TestCaseError> {

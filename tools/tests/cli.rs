@@ -3,6 +3,7 @@
 //! status 2, no panic) on bad input. `tests/cli_props.rs` throws random and
 //! hostile scripts at it.
 
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 use std::process::{Command, Output};
@@ -10,10 +11,7 @@ use std::process::{Command, Output};
 use support::root;
 
 fn brk_pools(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_brk-pools"))
-        .args(args)
-        .output()
-        .unwrap()
+    support::brk_pools_command().args(args).output().unwrap()
 }
 
 fn scenario_files() -> Vec<String> {
@@ -151,9 +149,8 @@ fn odd_bytes_and_long_lines_are_one_line_errors() {
 #[test]
 fn comments_may_follow_an_operation_and_dash_reads_stdin() {
     let script = "a 1 400 # h0\n  # a comment line\na 2 32\t# h1\nd 0 # frees h0\n";
-    let output = support::run_with_stdin(
-        std::path::Path::new(env!("CARGO_BIN_EXE_brk-pools")),
-        &["trace", "-f", "-"],
+    let output = support::run_command_with_stdin(
+        support::brk_pools_command().args(["trace", "-f", "-"]),
         script.as_bytes(),
     );
     assert!(output.status.success(), "{output:?}");
@@ -162,9 +159,8 @@ fn comments_may_follow_an_operation_and_dash_reads_stdin() {
         "op 0: a 1 400 -> h0=+0x20\nop 1: a 2 32 -> h1=+0x1d0\nop 2: d 0 (+0x20)\n\
          +0x0 in_use=0 size=432 pool=0\n+0x1b0 in_use=1 size=64 pool=2\nend=+0x1f0\nmap |.|2|\n"
     );
-    let bad = support::run_with_stdin(
-        std::path::Path::new(env!("CARGO_BIN_EXE_brk-pools")),
-        &["compare", "-"],
+    let bad = support::run_command_with_stdin(
+        support::brk_pools_command().args(["compare", "-"]),
         b"a 1 16\nd 1 # no such handle\n",
     );
     assert_eq!(bad.status.code(), Some(2));
@@ -221,6 +217,7 @@ fn a_crash_of_the_original_is_a_reported_result() {
         .arg("ulimit -d 262144 && exec \"$0\" compare \"$1\"")
         .arg(env!("CARGO_BIN_EXE_brk-pools"))
         .arg(&path)
+        .env("BRK_POOLS_CACHE_DIR", support::tool_cache())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -309,7 +306,7 @@ fn disasm_tells_a_missing_file_from_a_missing_objdump() {
     );
     let empty_path = support::profile_dir().join("cli-test-empty-path");
     std::fs::create_dir_all(&empty_path).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_brk-pools"))
+    let output = support::brk_pools_command()
         .arg("disasm")
         .env("PATH", &empty_path)
         .output()
@@ -334,7 +331,7 @@ fn compare_without_gcc_says_what_to_install() {
     let empty_path = support::profile_dir().join("cli-test-empty-path");
     std::fs::create_dir_all(&empty_path).unwrap();
     let file = root().join("tests/scenarios/seed.ops");
-    let output = Command::new(env!("CARGO_BIN_EXE_brk-pools"))
+    let output = support::brk_pools_command()
         .args(["compare", file.to_str().unwrap()])
         .env("BRK_POOLS_CACHE_DIR", &cache)
         .env("PATH", &empty_path)
@@ -344,4 +341,67 @@ fn compare_without_gcc_says_what_to_install() {
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.starts_with("brk-pools: cannot run gcc"), "{stderr}");
     assert!(stderr.contains("apt-get install gcc binutils"), "{stderr}");
+}
+
+/// An installed command (here a copy in a read-only folder) caches its gcc
+/// builds in `$BRK_POOLS_CACHE_DIR`, else `$XDG_CACHE_HOME/brk-pools`, else
+/// `~/.cache/brk-pools`, and never writes beside itself.
+#[test]
+fn gcc_builds_are_cached_in_the_cache_folder_never_beside_the_command() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::{Path, PathBuf};
+    support::require_tool("gcc");
+    let dir = support::profile_dir().join("cli-test-installed");
+    if dir.exists() {
+        let bin = dir.join("bin");
+        let _ = std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let exe = bin.join("brk-pools");
+    std::fs::copy(env!("CARGO_BIN_EXE_brk-pools"), &exe).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let file = root().join("tests/scenarios/seed.ops");
+    let compare = |env: &[(&str, PathBuf)]| {
+        let mut command = Command::new(&exe);
+        command
+            .args(["compare", file.to_str().unwrap()])
+            .env_remove("BRK_POOLS_CACHE_DIR")
+            .env_remove("XDG_CACHE_HOME")
+            .env("HOME", dir.join("home"));
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let output = support::output_of_fresh_executable(&mut command);
+        assert!(output.status.success(), "{env:?}: {output:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stdout).starts_with("identical: "),
+            "{output:?}"
+        );
+    };
+    let built_in =
+        |cache: &Path| std::fs::read_dir(cache).is_ok_and(|mut entries| entries.next().is_some());
+
+    compare(&[]);
+    assert!(built_in(&dir.join("home/.cache/brk-pools")));
+    compare(&[("XDG_CACHE_HOME", dir.join("xdg"))]);
+    assert!(built_in(&dir.join("xdg/brk-pools")));
+    compare(&[
+        ("XDG_CACHE_HOME", dir.join("xdg-unused")),
+        ("BRK_POOLS_CACHE_DIR", dir.join("explicit")),
+    ]);
+    assert!(built_in(&dir.join("explicit")));
+    assert!(!dir.join("xdg-unused").exists());
+
+    let beside: Vec<_> = std::fs::read_dir(&bin)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        beside,
+        ["brk-pools"],
+        "nothing is written beside the command"
+    );
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
 }

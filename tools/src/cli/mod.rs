@@ -73,6 +73,13 @@ enum Command {
     /// prints `identical: N instructions over M operations` or the first
     /// differing instruction (exit status 1). About the default build: the
     /// asm walks.
+    ///
+    /// The port's side is a libbrk_pools.a built from the same library
+    /// sources and features as this brk-pools (checked by the marks the
+    /// library leaves in it; a stale one is refused with the command that
+    /// rebuilds it). An installed brk-pools has none beside it: see
+    /// --port-lib. The gcc builds are cached in $BRK_POOLS_CACHE_DIR, else
+    /// $XDG_CACHE_HOME/brk-pools, else ~/.cache/brk-pools.
     #[command(after_help = SCRIPT_HELP)]
     Step(step::StepArgs),
 }
@@ -94,7 +101,7 @@ pub struct TraceArgs {
     #[command(flatten)]
     pub script: ScriptArgs,
     /// Also draw the heap after every operation as an SVG picture to OUT
-    /// (long scripts are summarised; see brk_pools::svg).
+    /// (long scripts are summarised; see brk_pools_tools::svg).
     #[arg(long, value_name = "OUT")]
     pub svg: Option<PathBuf>,
 }
@@ -169,7 +176,7 @@ pub fn read_script(file: &std::path::Path) -> Result<Script, CliError> {
         let line = 1 + e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count();
         CliError(format!("{name}: line {line}: not UTF-8 text (byte {at})"))
     })?;
-    brk_pools::script::parse_strict(&text)
+    brk_pools_tools::script::parse_strict(&text)
         .map_err(|e| CliError(format!("{name}: {}", one_line(&e.to_string()))))?;
     Ok(Script { name, text })
 }

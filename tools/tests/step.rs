@@ -14,19 +14,20 @@
 //! Built with `--features indexed-fit` there is no walk to step: each test
 //! says it skips, and one checks that the command refuses clearly.
 
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use brk_pools::step::{self, Comparison, Drivers};
+use brk_pools_tools::step::{self, Comparison, Drivers};
 use support::{Allocator, Rng, root, staticlib, trace_driver};
 
 /// False (after saying so) in an `indexed-fit` build, where these tests
 /// do not apply.
 fn walk_build(test: &str) -> bool {
-    if cfg!(feature = "indexed-fit") {
+    if brk_pools::build_info::INDEXED_FIT {
         eprintln!(
             "{test}: skipped: stepping compares run.s's walk with the port's, and this build \
              (--features indexed-fit) has no walk; run it without that feature"
@@ -168,10 +169,7 @@ fn longer_random_scripts_step_identically_behind_an_env_variable() {
 }
 
 fn brk_pools(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_brk-pools"))
-        .args(args)
-        .output()
-        .unwrap()
+    support::brk_pools_command().args(args).output().unwrap()
 }
 
 fn seed_ops() -> String {
@@ -210,7 +208,7 @@ fn the_command_lists_both_sides_and_compares() {
 
 #[test]
 fn the_command_says_it_does_not_apply_to_an_indexed_fit_build() {
-    if !cfg!(feature = "indexed-fit") {
+    if !brk_pools::build_info::INDEXED_FIT {
         return; // the other tests here step the default build
     }
     let output = brk_pools(&["step", &seed_ops()]);
@@ -304,7 +302,7 @@ fn the_jb_to_jbe_mutation_fails_at_the_first_exact_fit() {
     std::fs::write(&walk, text.replace("\"jb 4f\",", "\"jbe 4f\",")).unwrap();
     support::run_ok(
         Command::new(env!("CARGO"))
-            .args(["build", "--lib"])
+            .args(["build", "-p", "brk-pools", "--lib"])
             .current_dir(&scratch)
             .env("CARGO_TARGET_DIR", scratch.join("target")),
     );
@@ -317,6 +315,7 @@ fn the_jb_to_jbe_mutation_fails_at_the_first_exact_fit() {
         "--compare",
         "--port-lib",
         lib.to_str().unwrap(),
+        "--other-sources",
     ]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     eprintln!("{stdout}");
@@ -328,4 +327,83 @@ fn the_jb_to_jbe_mutation_fails_at_the_first_exact_fit() {
     assert!(stdout.contains(": taken\n"), "{stdout}");
     assert!(stdout.contains("jb try_next_block"), "{stdout}");
     assert!(stdout.contains("jbe try_next_block"), "{stdout}");
+}
+
+/// `libbrk_pools.a` with another source fingerprint in its mark: what an
+/// archive left from before an edit of the library looks like.
+fn stale_archive(dir: &Path) -> std::path::PathBuf {
+    let mut bytes = std::fs::read(staticlib()).unwrap();
+    let tag = brk_pools::build_info::SOURCE_TAG.as_bytes();
+    let at = bytes
+        .windows(tag.len())
+        .position(|window| window == tag)
+        .expect("the archive carries the source mark");
+    let digits = at + "brk-pools-source:".len()..at + tag.len() - 1;
+    for digit in &mut bytes[digits] {
+        *digit = if *digit == b'0' { b'1' } else { b'0' };
+    }
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("libbrk_pools.a");
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn a_stale_archive_is_refused_with_the_command_that_rebuilds_it() {
+    if !walk_build("a_stale_archive_is_refused_with_the_command_that_rebuilds_it") {
+        return;
+    }
+    let dir = support::profile_dir().join("step-stale-test");
+    let _ = std::fs::remove_dir_all(&dir);
+    let stale = stale_archive(&dir.join("bin"));
+    let stale = stale.to_str().unwrap();
+
+    let output = brk_pools(&["step", &seed_ops(), "--compare", "--port-lib", stale]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(output.stdout.is_empty(), "{output:?}");
+    assert!(stderr.contains("is stale"), "{stderr}");
+    assert!(stderr.contains("cargo build -p brk-pools`"), "{stderr}");
+    assert!(stderr.contains("--other-sources"), "{stderr}");
+
+    // Asked for on purpose, it is stepped (its code is this build's).
+    let output = brk_pools(&[
+        "step",
+        &seed_ops(),
+        "--compare",
+        "--port-lib",
+        stale,
+        "--other-sources",
+    ]);
+    assert!(output.status.success(), "{output:?}");
+
+    // The default archive, beside the executable, is checked the same way.
+    let exe = dir.join("bin").join("brk-pools");
+    std::fs::copy(env!("CARGO_BIN_EXE_brk-pools"), &exe).unwrap();
+    let output = support::output_of_fresh_executable(
+        Command::new(&exe)
+            .args(["step", &seed_ops(), "--compare"])
+            .env("BRK_POOLS_CACHE_DIR", support::tool_cache()),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("is stale"), "{stderr}");
+    assert!(
+        stderr.contains("cargo build --release -p brk-pools`"),
+        "{stderr}"
+    );
+
+    // No archive at all, as for an installed command.
+    std::fs::remove_file(stale).unwrap();
+    let output = support::output_of_fresh_executable(
+        Command::new(&exe)
+            .args(["step", &seed_ops(), "--compare"])
+            .env("BRK_POOLS_CACHE_DIR", support::tool_cache()),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("no libbrk_pools.a beside") && stderr.contains("--port-lib"),
+        "{stderr}"
+    );
 }

@@ -1,0 +1,20 @@
+//! # brk-pools-tools
+//!
+//! The study tools around the [`brk_pools`] allocator, and the library behind
+//! the `brk-pools` command: operation scripts ([`script`]), traces in
+//! `asm/trace.c`'s format ([`trace`]), pictures of the heap ([`svg`]), the
+//! machine-code proof ([`disasm`]) and the lockstep trace of run.s and the
+//! port under ptrace ([`step`]).
+//!
+//! The allocator itself depends on libc alone; these tools bring clap and
+//! iced-x86. They use the allocator with its default features and ask
+//! [`brk_pools::build_info`] which features it was built with.
+
+#![cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#![warn(missing_docs)]
+
+pub mod disasm;
+pub mod script;
+pub mod step;
+pub mod svg;
+pub mod trace;
