@@ -44,7 +44,10 @@ fn is_path(span: &str) -> bool {
     ["tests/", "src/", "asm/", "docs/", "benches/", "examples/"]
         .iter()
         .any(|dir| path.starts_with(dir))
-        && path.rsplit('/').next().is_some_and(|file| file.contains('.'))
+        && path
+            .rsplit('/')
+            .next()
+            .is_some_and(|file| file.contains('.'))
         && !path.contains(char::is_whitespace)
 }
 
@@ -54,7 +57,10 @@ fn is_path(span: &str) -> bool {
 fn is_test_in(source: &str, name: &str) -> bool {
     let lines: Vec<&str> = source.lines().collect();
     let definition = format!("fn {name}(");
-    let Some(at) = lines.iter().position(|l| l.trim_start().starts_with(&definition)) else {
+    let Some(at) = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with(&definition))
+    else {
         return false;
     };
     let marked_test = lines[..at]
