@@ -196,8 +196,8 @@ extern "C" fn deallocate_after_waiting(ptr: *mut c_void) {
 /// Ends the process when C's `deallocate` or `deallocate_pool` is called on a
 /// thread that holds the heap's lock (C has no error channel, and waiting
 /// would never end). The message goes out with one `write(2)` and the end is
-/// `abort()`: no formatting and no `malloc`, so it works from a signal
-/// handler that interrupted `malloc` too (a panic's message may allocate).
+/// `abort()`: no formatting and no `malloc`, so reporting takes no lock that
+/// the interrupted code may hold (a panic's message may allocate).
 #[cold]
 fn abort_reentered(function: &[u8]) -> ! {
     let mut message = [0u8; 256];

@@ -12,10 +12,8 @@
 //!   for itself forever. Taking and releasing the lock each change the word
 //!   in one atomic instruction, so there is no moment at which the lock is
 //!   held but its owner unknown. That is all it detects: *this* lock, held
-//!   by *this* thread. It does not make the heap async-signal-safe: a signal
-//!   handler that interrupts glibc's `malloc`, or a thread in the middle of
-//!   a `fork`, can still deadlock or crash in glibc's own locks, as with
-//!   `malloc` itself (see the crate's [`process`](crate::process) docs).
+//!   by *this* thread. It does not make the heap async-signal-safe (see
+//!   [`process`](crate::process#signals)).
 //! * **`fork`.** A child has only the thread that called `fork`. If another
 //!   thread held the process heap's lock at that moment, the child's copy
 //!   stays locked for good. [`Lock::fork_prepare`], [`Lock::fork_parent`] and

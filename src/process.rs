@@ -50,21 +50,38 @@
 //!
 //! The first [`lock`] registers `pthread_atfork` handlers (before the heap
 //! first reads the break, since registering may call `malloc`), as glibc's
-//! `malloc` does for its arenas: the forking thread takes the heap's lock
-//! before `fork` and both processes release it after, so a child forked
-//! while another thread was inside the heap can use it. If the forking thread
-//! holds the lock itself (a `fork` inside a callback), it keeps it in both
-//! processes and releases it as usual. One window remains that only glibc
-//! could close: a `fork` that started before the registration (glibc runs
-//! the handlers it had when the fork began) while another thread then takes
-//! the heap's lock leaves the child a held lock.
+//! `malloc` does for its arenas. In a process with threads, the forking
+//! thread takes the heap's lock before `fork` and both processes release it
+//! after, so a child forked while another thread was inside the heap can use
+//! it; in a single-threaded process no lock is taken (no other thread can be
+//! inside the heap). If the forking thread holds the lock itself (a `fork`
+//! inside a callback), it keeps it in both processes and releases it as
+//! usual. Other libraries' `fork` handlers may call the heap on the forking
+//! thread, in prepare, parent and child, whether they were registered before
+//! or after the heap's own (see the `lock` module). One window remains that
+//! only glibc could close: a `fork` that started before the registration
+//! (glibc runs the handlers it had when the fork began) while another thread
+//! then takes the heap's lock leaves the child a held lock.
 //!
 //! # Re-entry
 //!
 //! [`lock`] on a thread that already holds the lock panics with a clear
 //! message; [`lock_unless_reentered`] returns
 //! [`Error::LockHeldByThisThread`] instead (the C ABI's `allocate` returns
-//! NULL then).
+//! NULL then, its `deallocate` and `deallocate_pool` abort with a message).
+//!
+//! # Signals
+//!
+//! The heap is **not async-signal-safe, like `malloc`**: do not call it from
+//! a signal handler. Re-entry detection covers one case, the heap's own
+//! lock held by the handler's thread (a handler that interrupted a heap
+//! call): that call is refused as above instead of waiting forever. It does
+//! not cover a handler that interrupted glibc's `malloc` or `free` while
+//! the break moves (the handler's `sbrk` can land between glibc's reading
+//! and moving of the break), nor a handler that waits for the heap's lock
+//! while a `fork` on another thread holds it and waits for a `malloc` lock
+//! the interrupted thread holds. docs/reliability.md lists what is promised
+//! and the tests that show it.
 
 use core::ops::{Deref, DerefMut};
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
