@@ -44,9 +44,17 @@ const TEST_DIRS: [&str; 2] = ["tests", "tools/tests"];
 /// Whether a code span names a file of the repository.
 fn is_path(span: &str) -> bool {
     let path = span.split("::").next().unwrap_or_default();
-    ["tests/", "tools/tests/", "src/", "asm/", "docs/", "benches/", "examples/"]
-        .iter()
-        .any(|dir| path.starts_with(dir))
+    [
+        "tests/",
+        "tools/tests/",
+        "src/",
+        "asm/",
+        "docs/",
+        "benches/",
+        "examples/",
+    ]
+    .iter()
+    .any(|dir| path.starts_with(dir))
         && path
             .rsplit('/')
             .next()
@@ -102,7 +110,10 @@ fn problems(text: &str, root: &Path) -> (Vec<String>, usize) {
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
             .collect();
         let file = format!("{binary}.rs");
-        if !TEST_DIRS.iter().any(|dir| root.join(dir).join(&file).is_file()) {
+        if !TEST_DIRS
+            .iter()
+            .any(|dir| root.join(dir).join(&file).is_file())
+        {
             problems.push(format!("`--test {binary}`: there is no tests/{file}"));
         }
     }
