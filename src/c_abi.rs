@@ -83,7 +83,7 @@ pub extern "C" fn allocate(pool: c_int, size: c_int) -> *mut c_void {
 #[inline(always)]
 fn allocate_fast(mut heap: ProcessHeap, pool: u64, size: u64) -> *mut c_void {
     if !heap.held.is_empty() {
-        return allocate_while_pools_are_held(heap, pool, size);
+        return allocate_while_pools_are_held(heap, size, pool);
     }
     // A zero-extended int plus 32 cannot wrap: the check compiles away.
     let Ok(size_with_header) = size_with_header(size) else {
@@ -91,19 +91,21 @@ fn allocate_fast(mut heap: ProcessHeap, pool: u64, size: u64) -> *mut c_void {
     };
     match heap.allocate_continue(pool, size_with_header) {
         Some(found) => found.as_ptr().cast(),
-        None => allocate_new_block(heap, pool, size_with_header),
+        None => allocate_new_block(heap, size_with_header, pool),
     }
 }
 
 /// No block fits and no pool is held: the heap's first allocation, or a
 /// new block at the end. Out of line, and it unlocks when it returns, so
 /// the fast path's call to it is its last instruction: a `jmp`, since as an
-/// `extern "C"` function it cannot unwind into `allocate`.
+/// `extern "C"` function it cannot unwind into `allocate`. (Its arguments
+/// are in the order that leaves `size_with_header` in `%rdx`, where the
+/// walk wants it: the heap's guard takes two registers.)
 #[inline(never)]
 extern "C" fn allocate_new_block(
     heap: ProcessHeap,
-    pool: u64,
     size_with_header: u64,
+    pool: u64,
 ) -> *mut c_void {
     let block = unlock_after(heap, |heap| heap.allocate_new_block(pool, size_with_header));
     block.map_or(ptr::null_mut(), |block| block.as_ptr().cast())
@@ -115,8 +117,8 @@ extern "C" fn allocate_new_block(
 #[inline(never)]
 extern "C" fn allocate_while_pools_are_held(
     heap: ProcessHeap,
-    pool: u64,
     size: u64,
+    pool: u64,
 ) -> *mut c_void {
     let block = unlock_after(heap, |heap| heap.allocate(pool, size));
     block.map_or(ptr::null_mut(), |block| block.as_ptr().cast())

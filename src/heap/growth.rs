@@ -15,70 +15,59 @@ use crate::source::BreakSource;
 
 impl<S: BreakSource> Heap<S> {
     /// Room for a block of `size` bytes at the end of the heap: the break
-    /// moved by `size` (run.s's `movq %rcx, %r8` … `syscall`), or batched
-    /// slack left by an earlier move. Returns where the block goes; the
+    /// moved by `size` (run.s's `movq %rcx, %r8` … `syscall`; with
+    /// [`Growth::Batched`], by whole steps, or not at all while an earlier
+    /// move's slack holds the block). Returns where the block goes; the
     /// newest segment then continues there, or a new one starts there.
     #[inline(always)]
     pub(super) fn move_break(&mut self, size: usize, requested: u64) -> Result<*mut u8, Error> {
         let old_end = self.memory_end();
-        if self.fits_in_batched_slack(size) {
-            return Ok(old_end);
-        }
+        let increment = match self.growth {
+            Growth::Exact => size,
+            Growth::Batched { step } => {
+                // The break may be far enough already: an earlier move's slack.
+                let slack = (self.break_end as usize).wrapping_sub(old_end as usize);
+                if !self.segments().is_empty() && size <= slack {
+                    return Ok(old_end);
+                }
+                // Whole steps that hold the whole block: then it fits even if
+                // the break turns out to have moved, and a new segment starts
+                // at the old break (the old slack is left unused then).
+                size.checked_next_multiple_of(step.max(1))
+                    .ok_or(Error::BreakRefused {
+                        requested,
+                        refusal: Refusal::TooLarge,
+                    })?
+            }
+        };
         // Someone shrank the break into our memory: never write there.
         if self.break_moved_into_heap(self.source.current()) {
             return Err(Error::BreakBelowHeap);
         }
         self.reserve_segment()?;
-        let increment = self.increment_for(size, requested)?;
         let old_break = self
             .source
             .grow(increment)
             .map_err(|refusal| Error::BreakRefused { requested, refusal })?;
         let new_break = old_break.wrapping_add(increment);
-        let continues = !self.segments().is_empty() && old_break == self.break_end;
-        // Never memory that overlaps the heap's own: a new segment may lie
-        // anywhere, and the newest segment may end where an older one starts
-        // (then even continuing it would run into that one).
-        if (!continues || self.segments.len() > 1)
-            && self.overlaps(old_break as usize, new_break as usize)
-        {
+        let segments = self.segments.len();
+        if old_break == self.break_end && segments != 0 {
+            // The newest segment continues, unless it ends where an older
+            // one starts (a mapping placed right below an older one).
+            if segments > 1 && self.overlaps(old_break as usize, new_break as usize) {
+                return Err(Error::BreakBelowHeap);
+            }
+            self.break_end = new_break;
+            return Ok(old_end);
+        }
+        // Someone else moved the break, or the source is a new mapping: a
+        // new segment there, which may lie anywhere, unless it overlaps ours.
+        if self.overlaps(old_break as usize, new_break as usize) {
             return Err(Error::BreakBelowHeap);
         }
         self.break_end = new_break;
-        if continues {
-            Ok(old_end)
-        } else {
-            // Someone else moved the break, or the source is a new mapping.
-            self.record_segment(old_break);
-            Ok(old_break)
-        }
-    }
-
-    /// [`Growth::Batched`]: whether the break is already far enough.
-    #[inline(always)]
-    fn fits_in_batched_slack(&self, size: usize) -> bool {
-        let slack = (self.break_end as usize).wrapping_sub(self.memory_end() as usize);
-        matches!(self.growth, Growth::Batched { .. })
-            && !self.segments().is_empty()
-            && size <= slack
-    }
-
-    /// How far to move the break for a block of `size` bytes. Always the
-    /// whole block: then it fits even if the break turns out to have moved,
-    /// and a new segment starts at the old break. (Batched growth may leave
-    /// the old slack unused then.)
-    #[inline(always)]
-    fn increment_for(&self, size: usize, requested: u64) -> Result<usize, Error> {
-        match self.growth {
-            Growth::Exact => Ok(size),
-            Growth::Batched { step } => {
-                size.checked_next_multiple_of(step.max(1))
-                    .ok_or(Error::BreakRefused {
-                        requested,
-                        refusal: Refusal::TooLarge,
-                    })
-            }
-        }
+        self.record_segment(old_break);
+        Ok(old_break)
     }
 
     /// Whether someone moved the break, which an append is about to grow
