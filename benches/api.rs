@@ -26,7 +26,7 @@
 //! vs `allocate`), reusing a free block at the end (a dropped `PoolBox` vs
 //! `allocate` + unchecked `deallocate`) and releasing a pool of N blocks
 //! (`Pool::reset` vs `deallocate_pool`); its docs list what the safe path
-//! adds. Results and ratios: README, Performance; raw output:
+//! adds. Results and ratios: docs/performance.md; raw output:
 //! `docs/perf/divan-safe.txt`.
 
 use std::hint::black_box;

@@ -66,8 +66,8 @@ def short(path):
 
 
 def category(path, line, fn):
-    """Which part of the port's constant a line belongs to (by file: since
-    issue 12's phase 2 the heap's code is inlined into the C functions)."""
+    """Which part of the port's constant a line belongs to (by file: the
+    heap's code is inlined into the C functions)."""
     fn = fn or ''
     if path.startswith('benches/'):
         return 'C driver loop (the same in the original)'

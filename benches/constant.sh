@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The port's constant per call (issue 12, item 1), whole-program callgrind
+# The port's constant per call, whole-program callgrind
 # instructions of benches/c/workload.c linked with the original (asm/run.s),
 # the port (target/c-lib/libbrk_pools.a) and the port with --features
 # indexed-fit:
 #
-#   mixed   issue 12's fixed mixed workload, whole program: port / original
+#   mixed   a fixed mixed workload, whole program: port / original
 #   pairs   deallocate + first-fit allocate of the first block on a 10 000-block
 #           heap: (Ir with 30 000 pairs - Ir with 10 000 pairs) / 20 000
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 12's reuse target in detail: a reusing allocate at N = 10 000 live
+# The reusing allocate in detail: a reusing allocate at N = 10 000 live
 # blocks (`reuse_end`: the free block is the last one; no append, no syscall)
 # with --features indexed-fit, against glibc malloc (benches/c/workload.c, as
 # in scaling.sh).

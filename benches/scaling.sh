@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# First fit at scale (issue 12, item 2): benches/c/workload.c linked with the
+# First fit at scale: benches/c/workload.c linked with the
 # original (asm/run.s), the port (asm walk), the port with --features
 # indexed-fit and glibc malloc (benches/c/malloc_pools.c).
 #

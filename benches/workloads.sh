@@ -12,7 +12,7 @@ CFLAGS=(-O2 -g -Wall)
 # uses anyway (rustc passes it when it links Rust programs itself): without
 # it ld keeps every section of every archive member it pulls in, ~11 000
 # relocations of unreachable std and dependency code that the dynamic loader
-# then processes at every start (~240 000 instructions, issue 12 phase 4).
+# then processes at every start (~240 000 instructions).
 # Neither flag changes the original's instructions.
 LDFLAGS=(-no-pie -Wl,--gc-sections)
 

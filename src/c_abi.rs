@@ -8,8 +8,8 @@
 //! ```
 //!
 //! Link a C program with `target/release/libbrk_pools.a` instead of `run.s`
-//! and it behaves the same wherever run.s is defined (see the README's
-//! deviations table for the rest).
+//! and it behaves the same wherever run.s is defined (`docs/deviations.md`
+//! lists the rest).
 //!
 //! The unmangled names (and the `memory_start`/`memory_end` globals of
 //! [`crate::process`]) are exported with the `c-abi` feature, on by default.

@@ -635,7 +635,7 @@ mod tests {
     /// run.s's walk hand that block out a second time. The fit index cannot
     /// see the write: it still has the block as in use and the allocate
     /// appends instead. The one case where `indexed-fit` answers differently
-    /// from the walk (the README's feature table says so).
+    /// from the walk (docs/deviations.md says so).
     #[test]
     fn a_block_in_use_written_over_as_free_is_taken_only_by_the_walk() {
         let mut heap = Heap::on_arena(1 << 20).unwrap();

@@ -94,27 +94,17 @@
 //!
 //! ## The port: what is assembly and what is Rust
 //!
-//! run.s has 11 code labels and 54 instructions. Six labels are `asm!`
-//! blocks in [`walk`], in AT&T syntax on run.s's registers, with the header
-//! offsets fed in as `const` operands from [`header`]'s `offset_of!`:
-//! `allocate_loop` (10 of its 11 instructions; its `ret` becomes a jump to the
-//! end of the block), `try_next_block` (2), `deallocate` (2 of 3),
-//! `deallocate_pool_loop` (6), `deallocate_from_pool` (4) and
-//! `deallocate_loop_complete` (the `3:` label ending the pool walk; its one
-//! instruction, `ret`, is the end of the block). `allocate_move_break` is
-//! split: its three header stores, `addq` and `movq` (5) are `asm!`, its break
-//! move (6, up to the `syscall`) is Rust. Four labels are Rust, in [`heap`]:
-//! `allocate` (5), `allocate_init` (6), `allocate_continue` (2) and
-//! `deallocate_pool` (2). In all, 29 instructions are `asm!` text, 21 are
-//! Rust and 4 `ret`s are block ends; the four `asm!` blocks add 2
-//! instructions of their own (`jmp` for a `ret`, `xorl %eax, %eax` for
-//! "reached the end").
+//! run.s's walks (its loops, `deallocate` and the header stores of
+//! `allocate_move_break`) are `asm!` blocks in [`walk`], in AT&T syntax on
+//! run.s's registers; its other labels are Rust functions of [`heap`], one
+//! per label. The README's table "What is assembly and what is Rust" maps
+//! every label, with its instructions, to the item that ports it.
 //!
 //! The Rust moves the break through glibc (so `malloc` keeps working),
 //! reports errors where run.s would crash or corrupt memory, and keeps the
 //! heap's segments. The tools package (`tools/`, the `brk-pools` command)
-//! proves that the compiled walks contain run.s's 29 instructions, one for
-//! one (`brk-pools disasm`), and runs both under ptrace to compare them
+//! proves that the compiled walks contain run.s's instructions, one for one
+//! (`brk-pools disasm`), and runs both under ptrace to compare them
 //! instruction by instruction, registers and jumps included (`brk-pools
 //! step`).
 //!

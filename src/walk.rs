@@ -19,10 +19,8 @@
 //! `offset_of!` derives from the `#[repr(C)]` struct; gas sees the same numbers
 //! run.s's `.equ` lines give it, so the machine code is the same bytes.
 //!
-//! What stays in Rust (in [`crate::heap`]): `allocate_init` and the syscall half
-//! of `allocate_move_break` (they move the program break, which the port does
-//! through glibc so that malloc keeps working), the `size + 32` overflow check,
-//! and the loop over segments. `ret` becomes a jump to the end of the block.
+//! The other labels are Rust, in [`crate::heap`]; the README's table "What is
+//! assembly and what is Rust" maps every label of run.s to its port.
 //!
 //! Labels are numeric local labels (`2:`, `jmp 2b`): an `asm!` block may be
 //! inlined or duplicated by the compiler, so a named label could be defined

@@ -1,7 +1,8 @@
-//! Re-entry (issue 9): a call that needs a heap's lock, made on a thread that
+//! Re-entry: a call that needs a heap's lock, made on a thread that
 //! already holds it, returns `Error::LockHeldByThisThread`, or panics (or,
 //! through the C ABI, aborts) with a clear message where no error can be
-//! returned. Before issue 9 every case here deadlocked.
+//! returned. A lock that did not know its owner would deadlock in every case
+//! here.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::process::Command;

@@ -49,7 +49,7 @@ fn a_foreign_break_move_starts_a_new_segment_walked_in_order() {
 
 #[test]
 fn the_segment_table_has_no_fixed_limit() {
-    // 10 000 foreign moves (the table was a 64-slot array before issue 9).
+    // 10 000 foreign moves: far more segments than any fixed-size table would hold.
     let mut heap = Heap::on_arena(1 << 24).unwrap();
     for i in 0..10_000u64 {
         heap.allocate(1, i % 50).unwrap();

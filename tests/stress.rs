@@ -1,19 +1,21 @@
-//! Stress tests of issue 9, on C programs linked with `libbrk_pools.a`, each
+//! Stress tests on C programs linked with `libbrk_pools.a`, each
 //! run as separate processes with a timeout (to catch hangs, never to time
 //! anything): 0 crashes, 0 hangs and 0 changed bytes are expected.
 //!
 //! * `stress_race.c`: the main thread mallocs and frees 16 B – 124 KiB
 //!   (glibc's main arena moves the break), a second thread allocates pool
-//!   blocks and checks every byte. Before issue 9 both moved the break at
-//!   once and crashed.
+//!   blocks and checks every byte. Two threads moving the break at once
+//!   crash here; the heap moves it only while the process is single-threaded.
 //! * `stress_fork.c`: 100 children forked while a thread works the heap; each
-//!   child allocates. Before issue 9 most deadlocked.
+//!   child allocates. Without the lock's `fork` handlers most children
+//!   deadlock.
 //! * `stress_first_use.c`: threads race to the heap's first use while the
 //!   main thread forks children at once (a new process every run, so a first
 //!   use every run); each child allocates.
 //! * `stress_long_run.c`: 10 000 rounds of an append and a `malloc(100000)`
 //!   in a single-threaded program (the real break, a new segment every
-//!   round). Before issue 9 `allocate` returned NULL from round 126 on.
+//!   round). A segment table of fixed size would make `allocate` return
+//!   NULL once it is full.
 //!
 //! Short form (a few seconds) in `cargo test`; long form: set
 //! `BRK_POOLS_STRESS_SECS=<seconds>` and each test repeats its runs until

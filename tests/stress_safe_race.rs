@@ -1,4 +1,4 @@
-//! Safe Rust against the program break (issue 9): the main thread churns
+//! Safe Rust against the program break: the main thread churns
 //! `Vec<u8>`s of 16 B – 124 KiB (glibc's main arena, which grows and trims
 //! the break), while a second thread takes `pools::process().pool(1)`, fills
 //! 2000 slices with a pattern and checks them. No `unsafe` anywhere in this

@@ -7,7 +7,7 @@
  *   workload time OP N REPS  REPS timed OPs at N live blocks; prints the median
  *                            in ns (timer overhead subtracted) after measuring
  *   workload appends N       N appending allocates, then the elapsed ns
- *   workload mixed           issue 12's fixed mixed workload (whole program);
+ *   workload mixed           a fixed mixed workload (whole program);
  *                            prints a checksum of the block offsets
  *   workload pairs N P       N blocks, then P times: deallocate the first block
  *                            and allocate it again (first fit finds it at once)
@@ -178,7 +178,7 @@ static uint64_t lcg(void) {
     return lcg_state >> 33;
 }
 
-/* Issue 12's mixed workload, 3 rounds of: 2 500 allocates in pools 1-8 of
+/* The mixed workload, 3 rounds of: 2 500 allocates in pools 1-8 of
  * 8-127 bytes, free every third block, 833 allocates in pool 9 of 8-67 bytes,
  * release pools 1-9. Returns a checksum of every pointer's offset from the
  * first one, so that two builds can be seen to lay the heap out alike. */

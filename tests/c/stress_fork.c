@@ -1,4 +1,4 @@
-/* fork while another thread works the heap (issue 9): a worker thread loops
+/* fork while another thread works the heap: a worker thread loops
  * on allocate/deallocate_pool while the main thread forks CHILDREN children;
  * each child allocates, writes and checks a block, and exits 0. A child that
  * deadlocks on a lock held at fork time is killed by its 5-second alarm

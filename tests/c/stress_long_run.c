@@ -1,4 +1,4 @@
-/* A long single-threaded run (issue 9): ROUNDS times, append a pool block
+/* A long single-threaded run: ROUNDS times, append a pool block
  * (allocate(1, 4096), filled with a pattern) and grow glibc's main arena with
  * malloc(100000), so that every append finds the break moved by malloc and
  * starts a new segment. Every allocate must return a block and every byte

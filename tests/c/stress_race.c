@@ -1,4 +1,4 @@
-/* The race of issue 9: the main thread mallocs and frees blocks of varied
+/* The race: the main thread mallocs and frees blocks of varied
  * sizes (its malloc uses glibc's main arena, which grows and trims the program
  * break), while a second thread allocates pool blocks through the C ABI,
  * fills every byte with a pattern and checks every byte before it frees them.

@@ -64,6 +64,7 @@ scenarios!(
     seed,
     first_fit,
     exact_fit,
+    skip_too_small,
     no_split,
     no_coalescing,
     misalignment,

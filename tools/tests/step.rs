@@ -5,7 +5,7 @@
 //! The drivers are `asm/trace.c` linked with run.s (`-no-pie`) and with this
 //! build's `libbrk_pools.a` (PIE: so the tracer's load-bias path is tested
 //! too). `BRK_POOLS_STEP_SCRIPTS=N` adds N longer random scripts
-//! (see the README for the command and its time).
+//! (see docs/tools.md for the command and its time).
 //!
 //! The mutation test (`jb` -> `jbe` in the port's `allocate_loop`, built in
 //! a scratch copy of the crate) is `--ignored`: it builds the crate again.
