@@ -38,12 +38,23 @@ fn code_spans(text: &str) -> Vec<&str> {
     spans
 }
 
+/// Where the test targets of the two packages live.
+const TEST_DIRS: [&str; 2] = ["tests", "tools/tests"];
+
 /// Whether a code span names a file of the repository.
 fn is_path(span: &str) -> bool {
     let path = span.split("::").next().unwrap_or_default();
-    ["tests/", "src/", "asm/", "docs/", "benches/", "examples/"]
-        .iter()
-        .any(|dir| path.starts_with(dir))
+    [
+        "tests/",
+        "tools/tests/",
+        "src/",
+        "asm/",
+        "docs/",
+        "benches/",
+        "examples/",
+    ]
+    .iter()
+    .any(|dir| path.starts_with(dir))
         && path
             .rsplit('/')
             .next()
@@ -98,12 +109,19 @@ fn problems(text: &str, root: &Path) -> (Vec<String>, usize) {
             .chars()
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
             .collect();
-        if !root.join("tests").join(format!("{binary}.rs")).is_file() {
-            problems.push(format!("`--test {binary}`: there is no tests/{binary}.rs"));
+        let file = format!("{binary}.rs");
+        if !TEST_DIRS
+            .iter()
+            .any(|dir| root.join(dir).join(&file).is_file())
+        {
+            problems.push(format!("`--test {binary}`: there is no tests/{file}"));
         }
     }
     // Environment variables the tests read.
-    let tests = all_sources(&root.join("tests"));
+    let tests: Vec<String> = TEST_DIRS
+        .iter()
+        .flat_map(|dir| all_sources(&root.join(dir)))
+        .collect();
     for (i, _) in text.match_indices("BRK_POOLS_") {
         let variable: String = text[i..]
             .chars()

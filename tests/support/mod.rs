@@ -80,7 +80,7 @@ fn find_staticlib() -> PathBuf {
         .collect();
     archives.sort();
     let tags = [
-        brk_pools::process::BUILD_TAG.as_bytes(),
+        brk_pools::build_info::BUILD_TAG.as_bytes(),
         brk_pools::build_info::SOURCE_TAG.as_bytes(),
     ];
     archives
@@ -95,7 +95,7 @@ fn find_staticlib() -> PathBuf {
             panic!(
                 "no libbrk_pools-*.a with {:?} and {:?} in {}: the crate-type must include \
                  staticlib",
-                brk_pools::process::BUILD_TAG,
+                brk_pools::build_info::BUILD_TAG,
                 brk_pools::build_info::SOURCE_TAG,
                 deps.display()
             )

@@ -7,7 +7,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-use brk_pools::{build_info, process};
+use brk_pools::build_info;
 use brk_pools_tools::step::{self, Comparison, StepOptions, picture};
 
 use clap::Args;
@@ -96,7 +96,7 @@ fn port_driver(lib: &Archive) -> Result<PathBuf, CliError> {
 }
 
 /// A `libbrk_pools.a` and the marks the library leaves in it:
-/// [`process::BUILD_TAG`] (its features) and [`build_info::SOURCE_TAG`] (its
+/// [`build_info::BUILD_TAG`] (its features) and [`build_info::SOURCE_TAG`] (its
 /// sources), if present.
 struct Archive {
     path: PathBuf,
@@ -140,11 +140,11 @@ impl Archive {
                 self.path.display()
             ));
         };
-        if build != process::BUILD_TAG {
+        if build != build_info::BUILD_TAG {
             return Some(format!(
                 "{} was built with other features ({build}, this brk-pools has {})",
                 self.path.display(),
-                process::BUILD_TAG
+                build_info::BUILD_TAG
             ));
         }
         if source != build_info::SOURCE_TAG && !other_sources {
@@ -227,7 +227,7 @@ fn port_lib(args: &StepArgs) -> Result<Archive, CliError> {
                 Err(CliError(format!(
                     "{why}; {}{}",
                     rebuild_hint(),
-                    if archive.build_tag.as_deref() == Some(process::BUILD_TAG) {
+                    if archive.build_tag.as_deref() == Some(build_info::BUILD_TAG) {
                         " (--other-sources steps it anyway, for a deliberate change)"
                     } else {
                         ""
