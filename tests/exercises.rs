@@ -289,12 +289,12 @@ fn exercise_4_round_sizes() {
             "--test cli",
             "--test differential",
             "--test faults",
+            "--test hostile_source",
             "--test pools",
             "--test pools_props",
             "--test scenarios",
             "--test single_threaded",
             "--test step",
-            "--test walkthrough",
         ],
         &[],
     );
