@@ -11,15 +11,107 @@
 //! ```text
 //! cargo test --release --test exercises -- --ignored --test-threads=1
 //! ```
+//!
+//! One fast test is not ignored: every patch still applies to the checkout
+//! (`git apply --check`), so a change to the code a solution touches fails
+//! the default `cargo test` rather than only the slow check.
 
 mod support;
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
 use support::root;
+
+/// The solution patches, sorted by name.
+fn patches() -> Vec<PathBuf> {
+    let mut patches: Vec<PathBuf> = std::fs::read_dir(root().join("docs/exercises"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "patch"))
+        .collect();
+    patches.sort();
+    patches
+}
+
+/// Says why a test did not run where `cargo test` shows it even without
+/// `--nocapture` (the test harness captures `println!` and `eprintln!`, not
+/// writes to the stderr handle).
+fn skipped(test: &str, why: &str) {
+    let _ = writeln!(std::io::stderr(), "{test}: skipped: {why}");
+}
+
+/// The top of the git checkout the crate is in, if it is the crate's root
+/// folder itself. None without git, outside a checkout, or in a copy of the
+/// crate inside another checkout (the scratch copies the tests below make
+/// lie in this repository's `target/`, with a patch already applied).
+fn checkout_root(test: &str) -> Option<PathBuf> {
+    let output = match Command::new("git")
+        .args(["rev-parse", "--show-toplevel"])
+        .current_dir(root())
+        .output()
+    {
+        Ok(output) => output,
+        Err(e) => {
+            skipped(test, &format!("git does not run ({e})"));
+            return None;
+        }
+    };
+    let top = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if !output.status.success() || !same(&top, &root()) {
+        skipped(
+            test,
+            &format!("{} is not the top of a git checkout", root().display()),
+        );
+        return None;
+    }
+    Some(top)
+}
+
+/// Every solution patch applies to the checkout as it is now.
+#[test]
+fn every_solution_patch_applies() {
+    let Some(top) = checkout_root("every_solution_patch_applies") else {
+        return;
+    };
+    let patches = patches();
+    assert_eq!(
+        patches.len(),
+        4,
+        "docs/exercises/ has one patch per exercise: {patches:?}"
+    );
+    let failures: Vec<String> = patches
+        .iter()
+        .filter_map(|patch| {
+            let check = Command::new("git")
+                .args(["apply", "--check"])
+                .arg(patch)
+                .current_dir(&top)
+                .output()
+                .unwrap();
+            (!check.status.success()).then(|| {
+                format!(
+                    "{}:\n{}",
+                    patch.display(),
+                    String::from_utf8_lossy(&check.stderr)
+                )
+            })
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "solution patches that no longer apply (make the change again on \
+         today's code and save it with `git diff`, docs/exercises.md):\n{}",
+        failures.join("\n")
+    );
+}
 
 fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -197,12 +289,12 @@ fn exercise_4_round_sizes() {
             "--test cli",
             "--test differential",
             "--test faults",
+            "--test hostile_source",
             "--test pools",
             "--test pools_props",
             "--test scenarios",
             "--test single_threaded",
             "--test step",
-            "--test walkthrough",
         ],
         &[],
     );
