@@ -35,6 +35,7 @@ pub use listing::pairing_table;
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::offset::Offset;
 use decode::{CONTRACT, Flag, Reg};
 use pairing::{Entry, Map, Slot};
 use tracer::{Event, Headers, Recording};
@@ -135,8 +136,7 @@ pub enum Value {
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            Value::Offset(offset) if offset < 0 => write!(f, "-{:#x}", -offset),
-            Value::Offset(offset) => write!(f, "+{offset:#x}"),
+            Value::Offset(offset) => Offset(offset).fmt(f),
             Value::Number(number) => write!(f, "{number}"),
         }
     }
