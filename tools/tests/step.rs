@@ -56,7 +56,7 @@ fn identical_steps(name: &str, script: &str) -> (usize, u64) {
         .unwrap_or_else(|e| panic!("{name}: {e}"));
     match outcome.compare() {
         Comparison::Identical { instructions, .. } => {
-            (instructions, outcome.steps[0] + outcome.steps[1])
+            (instructions, outcome.steps.original + outcome.steps.port)
         }
         difference => panic!("{name}:\n{difference}\nscript:\n{script}"),
     }
