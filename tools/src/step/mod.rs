@@ -243,6 +243,13 @@ pub struct Sides<T> {
     pub port: T,
 }
 
+impl<T> Sides<T> {
+    /// run.s's and the port's.
+    pub fn new(original: T, port: T) -> Sides<T> {
+        Sides { original, port }
+    }
+}
+
 /// What `step` saw.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StepOutcome {
@@ -323,10 +330,7 @@ impl Drivers {
         )?;
         let original_ops = operations(&original, &self.original_map);
         let port_ops = operations(&port, &self.port_map);
-        let counts = Sides {
-            original: original_ops.len(),
-            port: port_ops.len(),
-        };
+        let counts = Sides::new(original_ops.len(), port_ops.len());
         let mut operations = Vec::new();
         let mut original_ops = original_ops.into_iter();
         let mut port_ops = port_ops.into_iter();
@@ -374,18 +378,9 @@ impl Drivers {
         Ok(StepOutcome {
             operations,
             operation_counts: counts,
-            statuses: Sides {
-                original: original.status.clone(),
-                port: port.status.clone(),
-            },
-            signals: Sides {
-                original: signals(&original),
-                port: signals(&port),
-            },
-            steps: Sides {
-                original: original.steps,
-                port: port.steps,
-            },
+            statuses: Sides::new(original.status.clone(), port.status.clone()),
+            signals: Sides::new(signals(&original), signals(&port)),
+            steps: Sides::new(original.steps, port.steps),
             notes: self.port_map.notes.clone(),
         })
     }
