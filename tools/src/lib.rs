@@ -2,9 +2,10 @@
 //!
 //! The study tools around the [`brk_pools`] allocator, and the library behind
 //! the `brk-pools` command: operation scripts ([`script`]), traces in
-//! `asm/trace.c`'s format ([`trace`]), pictures of the heap ([`svg`]), the
-//! machine-code proof ([`disasm`]) and the lockstep trace of run.s and the
-//! port under ptrace ([`step`]).
+//! `asm/trace.c`'s format ([`trace`]), heap offsets as they are written
+//! ([`offset`]), pictures of the heap ([`svg`]), the machine-code proof
+//! ([`disasm`]) and the lockstep trace of run.s and the port under ptrace
+//! ([`step`]).
 //!
 //! The allocator itself depends on libc alone; these tools bring clap and
 //! iced-x86. They use the allocator with its default features and ask
@@ -14,6 +15,7 @@
 #![warn(missing_docs)]
 
 pub mod disasm;
+pub mod offset;
 pub mod script;
 pub mod step;
 pub mod svg;

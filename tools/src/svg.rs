@@ -56,13 +56,15 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use core::fmt::Write;
+pub(crate) mod writer;
 
+use crate::offset::Offset;
 use crate::script;
 use crate::trace::{Event, replay};
-use brk_pools::header::HEADER_SIZE;
+use brk_pools::header::{HEADER_SIZE, Header};
 use brk_pools::heap::{Block, Heap};
 use brk_pools::source::BreakSource;
+use writer::{Element, Svg, hundredths, tenths};
 
 /// One row of the picture: the heap after one operation.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -235,18 +237,83 @@ fn colour_index(pool: u64) -> usize {
     (pool % POOL_COLOURS.len() as u64) as usize
 }
 
+/// Left edge of the captions, the bars and the legend.
 const LEFT: f64 = 16.0;
+/// Width of the bar, the whole heap.
 const BAR_WIDTH: f64 = 860.0;
-const MIN_BLOCK: f64 = 64.0;
-const BAR_HEIGHT: f64 = 46.0;
-const ROW_HEIGHT: f64 = 118.0;
-/// The height of a `⋮ N operations not drawn` line.
-const ELISION_HEIGHT: f64 = 24.0;
+/// Room right of the bar for the end label.
+const END_LABEL_ROOM: f64 = 80.0;
+/// Width of the picture.
+const WIDTH: f64 = LEFT * 2.0 + BAR_WIDTH + END_LABEL_ROOM;
+/// Top margin above the first row.
 const TOP: f64 = 16.0;
+/// Height of one row: caption, bar and two lines of offsets.
+const ROW_HEIGHT: f64 = 118.0;
+/// From a row's top to its caption's baseline.
+const CAPTION_BASELINE: f64 = 12.0;
+/// From a row's top to its bar's top.
+const BAR_TOP: f64 = 30.0;
+const BAR_HEIGHT: f64 = 46.0;
+/// From a bar's top to the baseline of text centred in it.
+const BAR_MIDDLE_BASELINE: f64 = BAR_HEIGHT / 2.0 + 4.0;
+/// The width every interval of the scale gets before sharing out the rest.
+const MIN_BLOCK: f64 = 64.0;
+/// Narrowest block drawn.
+const MIN_BLOCK_WIDTH: f64 = 2.0;
+/// Narrowest gap drawn.
+const MIN_GAP_WIDTH: f64 = 1.0;
+/// Narrowest header sliver drawn.
+const MIN_HEADER_WIDTH: f64 = 4.0;
+/// From a bar's top to the baseline of a block's first line of text, and
+/// from one line to the next.
+const BLOCK_TEXT_BASELINE: f64 = 19.0;
+const BLOCK_TEXT_LINE: f64 = 14.0;
+/// Space a block keeps around its full text, and around a shortened one.
+const TEXT_PADDING: f64 = 10.0;
+const SHORT_TEXT_PADDING: f64 = 4.0;
+/// From a bar's bottom to the first line of offset labels, and from one
+/// line to the next; the space kept between two labels.
+const LABEL_BASELINE: f64 = 14.0;
+const LABEL_LINE: f64 = 13.0;
+const LABEL_SPACING: f64 = 4.0;
+/// The outline of the highlighted block, drawn inside its edges.
+const OUTLINE_WIDTH: f64 = 3.0;
+/// The highlight's triangle stands this far above the bar.
+const MARKER_LIFT: f64 = 2.0;
+/// The height of a `⋮ N operations not drawn` line, and its baseline.
+const ELISION_HEIGHT: f64 = 24.0;
+const ELISION_BASELINE: f64 = 14.0;
+/// Space above the legend, between its lines, and below its last note.
+const LEGEND_GAP: f64 = 8.0;
+const LEGEND_LINE: f64 = 22.0;
+const LEGEND_NOTE_LINE: f64 = 16.0;
+const LEGEND_BOTTOM: f64 = 28.0;
+/// A legend entry: its swatch (22 × 14) and the space to its text, and
+/// the space after the text.
+const SWATCH_ADVANCE: f64 = 28.0;
+const LEGEND_ENTRY_ADVANCE: f64 = 40.0;
+const SWATCH_BASELINE: f64 = 11.0;
 /// Approximate advance of one character at the label font size.
 const CHAR_WIDTH: f64 = 6.7;
 /// Captions longer than this are cut.
 const MAX_CAPTION: usize = 120;
+/// Pools a cell's tooltip names before `…`, and the legend names per colour.
+const CELL_POOLS: usize = 6;
+const LEGEND_POOLS: usize = 4;
+const FONTS: &str = "DejaVu Sans Mono, Menlo, Consolas, monospace";
+
+/// The hatching of free blocks and the dots of gaps.
+const PATTERNS: &str = "<defs>\n\
+    <pattern id=\"free\" width=\"8\" height=\"8\" patternUnits=\"userSpaceOnUse\" \
+    patternTransform=\"rotate(45)\">\
+    <rect width=\"8\" height=\"8\" fill=\"#ffffff\"/>\
+    <line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"8\" stroke=\"#a8a8a8\" stroke-width=\"1.5\"/>\
+    </pattern>\n\
+    <pattern id=\"gap\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\">\
+    <rect width=\"6\" height=\"6\" fill=\"#f4f4f4\"/>\
+    <circle cx=\"3\" cy=\"3\" r=\"1\" fill=\"#bbbbbb\"/>\
+    </pattern>\n\
+    </defs>\n";
 
 /// Maps heap offsets to x coordinates: a minimum width per interval between
 /// consecutive boundaries, plus a share proportional to its length.
@@ -317,24 +384,6 @@ fn cell_boundaries(rows: &[(usize, &Step)]) -> Vec<usize> {
     kept
 }
 
-/// Escapes text for XML content and attribute values.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // Not allowed in XML 1.0 text.
-            c if c.is_control() && !matches!(c, '\t' | '\n') => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 fn text_width(text: &str) -> f64 {
     text.chars().count() as f64 * CHAR_WIDTH
 }
@@ -343,7 +392,7 @@ fn text_width(text: &str) -> f64 {
 #[derive(Default)]
 struct Marks {
     /// Pools drawn in use, per colour.
-    pools: [Vec<u64>; 8],
+    pools: [Vec<u64>; POOL_COLOURS.len()],
     free: bool,
     header: bool,
     highlight: bool,
@@ -353,10 +402,15 @@ struct Marks {
 }
 
 impl Marks {
-    fn pool(&mut self, pool: u64) {
-        let pools = &mut self.pools[colour_index(pool)];
-        if !pools.contains(&pool) {
-            pools.push(pool);
+    /// Notes the kind of a block drawn: its pool's colour, or free.
+    fn block(&mut self, header: Header) {
+        if !header.is_in_use() {
+            self.free = true;
+            return;
+        }
+        let pools = &mut self.pools[colour_index(header.pool)];
+        if !pools.contains(&header.pool) {
+            pools.push(header.pool);
         }
     }
 }
@@ -377,72 +431,67 @@ fn render_rows(total: usize, rows: &[(usize, &Step)]) -> String {
     let cells = boundaries.len() - 1;
     let grouped = rows.iter().any(|(_, s)| s.blocks.len() > cells);
     let scale = Scale::new(boundaries);
-    let width = LEFT * 2.0 + BAR_WIDTH + 80.0;
-    let mut body = String::new();
+    let mut body = Svg::fragment();
     let mut marks = Marks::default();
     let mut top = TOP;
     let mut next = 0;
     for &(number, step) in rows {
         if number > next {
-            marks.elision = true;
-            render_elision(&mut body, next, number - 1, top);
-            top += ELISION_HEIGHT;
+            top += render_elision(&mut body, next, number - 1, top, &mut marks);
         }
         render_step(&mut body, &scale, number, step, top, &mut marks);
         top += ROW_HEIGHT;
         next = number + 1;
     }
     if total > next {
-        marks.elision = true;
-        render_elision(&mut body, next, total - 1, top);
-        top += ELISION_HEIGHT;
+        top += render_elision(&mut body, next, total - 1, top, &mut marks);
     }
-    let legend_y = top + 8.0;
-    let legend_height = render_legend(&mut body, &marks, grouped.then_some(cells), legend_y);
-    let height = legend_y + legend_height;
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
-         viewBox=\"0 0 {width} {height}\" font-family=\"DejaVu Sans Mono, Menlo, Consolas, monospace\" \
-         font-size=\"11\">"
-    );
-    out.push_str(
-        "<defs>\n\
-         <pattern id=\"free\" width=\"8\" height=\"8\" patternUnits=\"userSpaceOnUse\" \
-         patternTransform=\"rotate(45)\">\
-         <rect width=\"8\" height=\"8\" fill=\"#ffffff\"/>\
-         <line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"8\" stroke=\"#a8a8a8\" stroke-width=\"1.5\"/>\
-         </pattern>\n\
-         <pattern id=\"gap\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\">\
-         <rect width=\"6\" height=\"6\" fill=\"#f4f4f4\"/>\
-         <circle cx=\"3\" cy=\"3\" r=\"1\" fill=\"#bbbbbb\"/>\
-         </pattern>\n\
-         </defs>\n",
-    );
-    let _ = writeln!(
-        out,
-        "<rect width=\"{width}\" height=\"{height}\" fill=\"#ffffff\"/>"
-    );
-    out.push_str(&body);
-    out.push_str("</svg>\n");
-    out
+    let legend_top = top + LEGEND_GAP;
+    let notes = legend_notes(grouped.then_some(cells));
+    let height = legend_top + render_legend(&mut body, &legend_entries(&marks), &notes, legend_top);
+    document(height, body)
 }
 
-/// The line standing for steps `first..=last`, which have no row.
-fn render_elision(out: &mut String, first: usize, last: usize, top: f64) {
+/// The document around `body`: size, fonts, patterns, white background.
+fn document(height: f64, body: Svg) -> String {
+    let view_box = format!("0 0 {WIDTH} {height}");
+    let mut svg = Svg::new(&[
+        ("width", &WIDTH),
+        ("height", &height),
+        ("viewBox", &view_box),
+        ("font-family", &FONTS),
+        ("font-size", &11),
+    ]);
+    svg.raw(PATTERNS);
+    svg.element("rect")
+        .attr("width", WIDTH)
+        .attr("height", height)
+        .attr("fill", "#ffffff")
+        .empty();
+    svg.append(body);
+    svg.finish()
+}
+
+/// The line standing for steps `first..=last`, which have no row; returns
+/// its height.
+fn render_elision(svg: &mut Svg, first: usize, last: usize, top: f64, marks: &mut Marks) -> f64 {
+    marks.elision = true;
     let count = last - first + 1;
     let what = if count == 1 {
         format!("⋮ 1 operation not drawn (op {first})")
     } else {
         format!("⋮ {count} operations not drawn (op {first} … op {last})")
     };
-    let _ = writeln!(
-        out,
-        "<text class=\"elision\" data-first=\"{first}\" data-last=\"{last}\" x=\"{LEFT}\" \
-         y=\"{:.1}\" fill=\"#555555\" font-style=\"italic\">{what}</text>",
-        top + 14.0
-    );
+    svg.element("text")
+        .attr("class", "elision")
+        .attr("data-first", first)
+        .attr("data-last", last)
+        .attr("x", LEFT)
+        .attr("y", tenths(top + ELISION_BASELINE))
+        .attr("fill", "#555555")
+        .attr("font-style", "italic")
+        .text(what);
+    ELISION_HEIGHT
 }
 
 /// The blocks of `step` that start in `[start, end)`.
@@ -452,402 +501,579 @@ fn blocks_in(step: &Step, start: usize, end: usize) -> &[Block] {
     &step.blocks[from..to.max(from)]
 }
 
+/// One row: the caption, then every place along the bar that has blocks,
+/// with the gaps between segments and the offsets under the bar.
 fn render_step(
-    out: &mut String,
+    svg: &mut Svg,
     scale: &Scale,
     number: usize,
     step: &Step,
     top: f64,
     marks: &mut Marks,
 ) {
-    let bar = top + 30.0;
-    let _ = writeln!(
-        out,
-        "<g class=\"step\" data-step=\"{number}\" data-blocks=\"{}\">",
-        step.blocks.len()
-    );
-    let caption: String = if step.caption.chars().count() > MAX_CAPTION {
-        step.caption
-            .chars()
-            .take(MAX_CAPTION)
-            .chain(['…'])
-            .collect()
-    } else {
-        step.caption.clone()
-    };
-    let _ = writeln!(
-        out,
-        "<text class=\"caption\" x=\"{LEFT}\" y=\"{}\" font-size=\"13\" font-weight=\"bold\">{}</text>",
-        top + 12.0,
-        escape(&caption)
-    );
+    let bar = top + BAR_TOP;
+    svg.element("g")
+        .attr("class", "step")
+        .attr("data-step", number)
+        .attr("data-blocks", step.blocks.len())
+        .open();
+    render_caption(svg, &step.caption, top);
+    let mut labels = Labels::new(bar);
     if step.blocks.is_empty() {
-        let _ = writeln!(
-            out,
-            "<text class=\"empty\" x=\"{LEFT}\" y=\"{}\" fill=\"#666666\">(no blocks: the heap is \
-             not initialised yet)</text>",
-            bar + BAR_HEIGHT / 2.0 + 4.0
+        svg.element("text")
+            .attr("class", "empty")
+            .attr("x", LEFT)
+            .attr("y", bar + BAR_MIDDLE_BASELINE)
+            .attr("fill", "#666666")
+            .text("(no blocks: the heap is not initialised yet)");
+    } else {
+        labels.end(
+            svg,
+            scale.x(step.end()),
+            &format!("{} end", Offset::from(step.end())),
         );
     }
-    // Offset labels go on one of two lines under the bar. The end label is
-    // placed first, on the first line at its right; an offset label that
-    // fits on neither line is left out (the block's tooltip still has it).
-    let end_label = (!step.blocks.is_empty()).then(|| {
-        let end = step.end();
-        (scale.x(end), format!("+{end:#x} end"))
-    });
-    let label_y = |line: usize| bar + BAR_HEIGHT + 14.0 + 13.0 * line as f64;
-    let mut end_x = f64::MAX;
-    if let Some((x, text)) = &end_label {
-        end_x = *x;
-        let _ = writeln!(
-            out,
-            "<text class=\"end\" x=\"{x:.1}\" y=\"{:.1}\" fill=\"#333333\">{}</text>",
-            label_y(0),
-            escape(text)
-        );
+    let mut previous_end = 0;
+    for cell in scale.boundaries.windows(2) {
+        let blocks = blocks_in(step, cell[0], cell[1]);
+        if blocks.is_empty() {
+            continue;
+        }
+        let place = Place::new(scale, blocks, bar);
+        if place.start > previous_end {
+            marks.gap = true;
+            render_gap(svg, scale, previous_end, place.start, bar);
+        }
+        previous_end = place.end;
+        render_place(svg, &place, step.highlight, marks);
+        labels.offset(svg, place.x, &Offset::from(place.start).to_string());
     }
-    let mut label_ends = [f64::MIN; 2];
-    let mut label = |out: &mut String, x: f64, text: &str| {
+    svg.close("g");
+}
+
+/// The step's caption, cut after [`MAX_CAPTION`] characters.
+fn render_caption(svg: &mut Svg, caption: &str, top: f64) {
+    let shown: String = if caption.chars().count() > MAX_CAPTION {
+        caption.chars().take(MAX_CAPTION).chain(['…']).collect()
+    } else {
+        caption.to_string()
+    };
+    svg.element("text")
+        .attr("class", "caption")
+        .attr("x", LEFT)
+        .attr("y", top + CAPTION_BASELINE)
+        .attr("font-size", 13)
+        .attr("font-weight", "bold")
+        .text(shown);
+}
+
+/// The labels under one bar, on two lines. The end label is placed first,
+/// on the first line at its right; an offset label goes on the first line
+/// where it clears the label before it, and one that fits on neither line is
+/// left out (the block's tooltip still has it).
+struct Labels {
+    bar: f64,
+    /// The right end of the last label on each line.
+    ends: [f64; 2],
+    /// Where the end label starts.
+    end_x: f64,
+}
+
+impl Labels {
+    fn new(bar: f64) -> Labels {
+        Labels {
+            bar,
+            ends: [f64::MIN; 2],
+            end_x: f64::MAX,
+        }
+    }
+
+    fn baseline(&self, line: usize) -> f64 {
+        self.bar + BAR_HEIGHT + LABEL_BASELINE + LABEL_LINE * line as f64
+    }
+
+    fn end(&mut self, svg: &mut Svg, x: f64, text: &str) {
+        self.end_x = x;
+        self.write(svg, "end", x, 0, text);
+    }
+
+    fn offset(&mut self, svg: &mut Svg, x: f64, text: &str) {
         let right = x + text_width(text);
-        let line = if x >= label_ends[0] + 4.0 && right + 4.0 <= end_x {
+        let line = if x >= self.ends[0] + LABEL_SPACING && right + LABEL_SPACING <= self.end_x {
             0
-        } else if x >= label_ends[1] + 4.0 {
+        } else if x >= self.ends[1] + LABEL_SPACING {
             1
         } else {
             return;
         };
-        label_ends[line] = right;
-        let _ = writeln!(
-            out,
-            "<text class=\"offset\" x=\"{x:.1}\" y=\"{:.1}\" fill=\"#333333\">{}</text>",
-            label_y(line),
-            escape(text)
-        );
-    };
-    let mut previous_end = 0usize;
-    for cell in scale.boundaries.windows(2) {
-        let blocks = blocks_in(step, cell[0], cell[1]);
-        let Some(first) = blocks.first() else {
-            continue;
-        };
-        if first.offset > previous_end {
-            marks.gap = true;
-            render_gap(out, scale, previous_end, first.offset, bar);
-        }
+        self.ends[line] = right;
+        self.write(svg, "offset", x, line, text);
+    }
+
+    fn write(&self, svg: &mut Svg, class: &str, x: f64, line: usize, text: &str) {
+        svg.element("text")
+            .attr("class", class)
+            .attr("x", tenths(x))
+            .attr("y", tenths(self.baseline(line)))
+            .attr("fill", "#333333")
+            .text(text);
+    }
+}
+
+/// Bytes between segments that are not the heap's.
+fn render_gap(svg: &mut Svg, scale: &Scale, start: usize, end: usize, bar: f64) {
+    let (x0, x1) = (scale.x(start), scale.x(end));
+    svg.on_one_line(|svg| {
+        svg.element("g")
+            .attr("class", "gap")
+            .attr("data-offset", start)
+            .attr("data-size", end - start)
+            .open();
+        svg.element("title").markup(&format!(
+            "{}..{}: not the heap's (someone else moved the break)",
+            Offset::from(start),
+            Offset::from(end)
+        ));
+        svg.element("rect")
+            .attr("x", tenths(x0))
+            .attr("y", bar)
+            .attr("width", tenths((x1 - x0).max(MIN_GAP_WIDTH)))
+            .attr("height", BAR_HEIGHT)
+            .attr("fill", "url(#gap)")
+            .attr("stroke", "#cccccc")
+            .empty();
+        svg.close("g");
+    });
+}
+
+/// A place along one row's bar: the blocks of one cell, where they are drawn.
+struct Place<'a> {
+    blocks: &'a [Block],
+    /// The first block's offset, and one past the last block.
+    start: usize,
+    end: usize,
+    /// Left edge and width.
+    x: f64,
+    width: f64,
+    /// The bar's top.
+    bar: f64,
+}
+
+impl<'a> Place<'a> {
+    /// `blocks` (not empty) on `scale`, in the bar whose top is `bar`.
+    fn new(scale: &Scale, blocks: &'a [Block], bar: f64) -> Place<'a> {
+        let start = blocks[0].offset;
         let end = blocks
             .iter()
             .map(|b| b.offset.saturating_add(b.header.size as usize))
             .max()
-            .unwrap_or(first.offset);
-        previous_end = end;
-        let x0 = scale.x(first.offset);
-        let w = (scale.x(end) - x0).max(2.0);
-        let highlighted = blocks.iter().any(|b| step.highlight == Some(b.offset));
-        let centre = if let [block] = blocks {
-            render_block(out, block, x0, w, bar, highlighted, marks)
-        } else {
-            render_cell(out, blocks, first.offset, end, x0, w, bar, marks)
-        };
-        if highlighted {
-            marks.highlight = true;
-            let _ = writeln!(
-                out,
-                "<rect class=\"outline\" x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" \
-                 fill=\"none\" stroke=\"#000000\" stroke-width=\"3\"/>",
-                x0 + 1.5,
-                bar + 1.5,
-                (w - 3.0).max(0.5),
-                BAR_HEIGHT - 3.0
-            );
-            let _ = writeln!(
-                out,
-                "<path class=\"marker\" d=\"M {:.1} {:.1} l 6 -8 l -12 0 z\" fill=\"#000000\"/>",
-                centre,
-                bar - 2.0
-            );
+            .unwrap_or(start);
+        let x = scale.x(start);
+        Place {
+            blocks,
+            start,
+            end,
+            x,
+            width: (scale.x(end) - x).max(MIN_BLOCK_WIDTH),
+            bar,
         }
-        out.push_str("</g>\n");
-        label(out, x0, &format!("+{:#x}", first.offset));
     }
-    out.push_str("</g>\n");
 }
 
-/// Bytes between segments that are not the heap's.
-fn render_gap(out: &mut String, scale: &Scale, start: usize, end: usize, bar: f64) {
-    let (x0, x1) = (scale.x(start), scale.x(end));
-    let _ = writeln!(
-        out,
-        "<g class=\"gap\" data-offset=\"{start}\" data-size=\"{}\">\
-         <title>+{start:#x}..+{end:#x}: not the heap's (someone else moved the break)</title>\
-         <rect x=\"{x0:.1}\" y=\"{bar}\" width=\"{:.1}\" height=\"{BAR_HEIGHT}\" fill=\"url(#gap)\" \
-         stroke=\"#cccccc\"/></g>",
-        end - start,
-        (x1 - x0).max(1.0)
+/// One place: a block alone or a cell of several, outlined if it holds the
+/// block the step returned or freed.
+fn render_place(svg: &mut Svg, place: &Place, highlight: Option<usize>, marks: &mut Marks) {
+    let highlighted = place.blocks.iter().any(|b| highlight == Some(b.offset));
+    let centre = if let [block] = place.blocks {
+        render_block(svg, place, block, highlighted, marks)
+    } else {
+        render_cell(svg, place, marks)
+    };
+    if highlighted {
+        marks.highlight = true;
+        render_highlight(svg, place, centre);
+    }
+    svg.close("g");
+}
+
+/// The outline inside the place's edges and the triangle above `centre`.
+fn render_highlight(svg: &mut Svg, place: &Place, centre: f64) {
+    let inset = OUTLINE_WIDTH / 2.0;
+    svg.element("rect")
+        .attr("class", "outline")
+        .attr("x", tenths(place.x + inset))
+        .attr("y", tenths(place.bar + inset))
+        .attr("width", tenths((place.width - OUTLINE_WIDTH).max(0.5)))
+        .attr("height", tenths(BAR_HEIGHT - OUTLINE_WIDTH))
+        .attr("fill", "none")
+        .attr("stroke", "#000000")
+        .attr("stroke-width", OUTLINE_WIDTH)
+        .empty();
+    let tip = format!(
+        "M {} {} l 6 -8 l -12 0 z",
+        tenths(centre),
+        tenths(place.bar - MARKER_LIFT)
     );
+    svg.element("path")
+        .attr("class", "marker")
+        .attr("d", tip)
+        .attr("fill", "#000000")
+        .empty();
 }
 
 /// Opens the `<g>` of one block and draws it (the caller closes it); returns
 /// the x of its data's centre.
 fn render_block(
-    out: &mut String,
+    svg: &mut Svg,
+    place: &Place,
     block: &Block,
-    x0: f64,
-    w: f64,
-    bar: f64,
     highlighted: bool,
     marks: &mut Marks,
 ) -> f64 {
     let h = block.header;
-    let in_use = h.is_in_use();
-    if in_use {
-        marks.pool(h.pool);
-    } else {
-        marks.free = true;
-    }
+    marks.block(h);
     marks.header = true;
+    let (kind, fill) = if h.is_in_use() {
+        ("in-use", pool_colour(h.pool))
+    } else {
+        ("free", "url(#free)")
+    };
     let class = format!(
-        "block {}{}",
-        if in_use { "in-use" } else { "free" },
+        "block {kind}{}",
         if highlighted { " highlight" } else { "" }
     );
-    let fill = if in_use {
-        pool_colour(h.pool)
-    } else {
-        "url(#free)"
-    };
-    let _ = writeln!(
-        out,
-        "<g class=\"{class}\" data-offset=\"{}\" data-size=\"{}\" data-pool=\"{}\" data-in-use=\"{}\">",
-        block.offset, h.size, h.pool, h.in_use
-    );
-    let _ = writeln!(
-        out,
-        "<title>+{:#x}: in_use={} size={} pool={}</title>",
-        block.offset, h.in_use, h.size, h.pool
-    );
-    let _ = writeln!(
-        out,
-        "<rect x=\"{x0:.1}\" y=\"{bar}\" width=\"{w:.1}\" height=\"{BAR_HEIGHT}\" fill=\"{fill}\" \
-         stroke=\"#333333\" stroke-width=\"1\"/>"
-    );
+    svg.element("g")
+        .attr("class", class)
+        .attr("data-offset", block.offset)
+        .attr("data-size", h.size)
+        .attr("data-pool", h.pool)
+        .attr("data-in-use", h.in_use)
+        .open();
+    svg.element("title").text(format_args!(
+        "{}: in_use={} size={} pool={}",
+        Offset::from(block.offset),
+        h.in_use,
+        h.size,
+        h.pool
+    ));
+    svg.element("rect")
+        .attr("x", tenths(place.x))
+        .attr("y", place.bar)
+        .attr("width", tenths(place.width))
+        .attr("height", BAR_HEIGHT)
+        .attr("fill", fill)
+        .attr("stroke", "#333333")
+        .attr("stroke-width", 1)
+        .empty();
     // The 32-byte header at the block's start, darker: its share of the
-    // block, but at least a 4 px sliver and at most half the block.
-    let header_width = (w * HEADER_SIZE as f64 / (h.size.max(1) as f64))
-        .max(4.0)
-        .min(w / 2.0);
-    let _ = writeln!(
-        out,
-        "<rect class=\"header\" x=\"{x0:.1}\" y=\"{bar}\" width=\"{header_width:.1}\" \
-         height=\"{BAR_HEIGHT}\" fill=\"#000000\" fill-opacity=\"0.22\"/>"
-    );
-    // Inside: the pool (or "free") and the size, as far as they fit.
-    let name = if in_use {
-        format!("pool {}", h.pool)
-    } else {
-        "free".to_string()
-    };
-    let size = format!("{} B", h.size);
-    let data_width = w - header_width;
-    let centre = x0 + header_width + data_width / 2.0;
-    for (line, text) in [(0.0, &name), (1.0, &size)] {
-        let fits = text_width(text) + 10.0 <= data_width;
-        let short = if in_use {
-            h.pool.to_string()
-        } else {
-            String::new()
-        };
-        let shown = if fits {
-            text.clone()
-        } else if line == 0.0 && !short.is_empty() && text_width(&short) + 4.0 <= data_width {
-            short
-        } else {
-            continue;
-        };
-        let _ = writeln!(
-            out,
-            "<text x=\"{centre:.1}\" y=\"{:.1}\" text-anchor=\"middle\" {}>{}</text>",
-            bar + 19.0 + 14.0 * line,
-            if in_use {
-                "fill=\"#000000\""
-            } else {
-                "fill=\"#333333\" stroke=\"#ffffff\" stroke-width=\"3\" paint-order=\"stroke\""
-            },
-            escape(&shown)
-        );
+    // block, but at least a sliver and at most half the block.
+    let header_width = (place.width * HEADER_SIZE as f64 / (h.size.max(1) as f64))
+        .max(MIN_HEADER_WIDTH)
+        .min(place.width / 2.0);
+    svg.element("rect")
+        .attr("class", "header")
+        .attr("x", tenths(place.x))
+        .attr("y", place.bar)
+        .attr("width", tenths(header_width))
+        .attr("height", BAR_HEIGHT)
+        .attr("fill", "#000000")
+        .attr("fill-opacity", 0.22)
+        .empty();
+    let room = place.width - header_width;
+    let centre = place.x + header_width + room / 2.0;
+    for (line, text) in block_lines(h, room).into_iter().enumerate() {
+        if let Some(text) = text {
+            let y = place.bar + BLOCK_TEXT_BASELINE + BLOCK_TEXT_LINE * line as f64;
+            block_text(svg, h.is_in_use(), centre, y, &text);
+        }
     }
     centre
+}
+
+/// What a block's data says, line by line, as far as it fits in `room`:
+/// its pool (or just the pool's number, or "free"), then its size.
+fn block_lines(h: Header, room: f64) -> [Option<String>; 2] {
+    let fits = |text: &str, padding: f64| text_width(text) + padding <= room;
+    let name = if h.is_in_use() {
+        let (full, short) = (format!("pool {}", h.pool), h.pool.to_string());
+        if fits(&full, TEXT_PADDING) {
+            Some(full)
+        } else {
+            fits(&short, SHORT_TEXT_PADDING).then_some(short)
+        }
+    } else {
+        let free = "free".to_string();
+        fits(&free, TEXT_PADDING).then_some(free)
+    };
+    let size = format!("{} B", h.size);
+    [name, fits(&size, TEXT_PADDING).then_some(size)]
+}
+
+/// A line of text centred in a block: black on a pool's colour, dark grey
+/// with a white halo on the hatching of a free block.
+fn block_text(svg: &mut Svg, in_use: bool, centre: f64, y: f64, text: &str) {
+    let line = svg
+        .element("text")
+        .attr("x", tenths(centre))
+        .attr("y", tenths(y))
+        .attr("text-anchor", "middle");
+    let line = if in_use {
+        line.attr("fill", "#000000")
+    } else {
+        halo(line.attr("fill", "#333333"))
+    };
+    line.text(text);
+}
+
+/// A white outline behind text, so it reads on any fill.
+fn halo(text: Element) -> Element {
+    text.attr("stroke", "#ffffff")
+        .attr("stroke-width", 3)
+        .attr("paint-order", "stroke")
+}
+
+/// How many blocks of each kind a cell holds: in use by colour, then free;
+/// and the first few pools it holds.
+struct Kinds {
+    counts: [usize; POOL_COLOURS.len() + 1],
+    pools: Vec<u64>,
+}
+
+impl Kinds {
+    const FREE: usize = POOL_COLOURS.len();
+
+    fn of(blocks: &[Block]) -> Kinds {
+        let mut kinds = Kinds {
+            counts: [0; POOL_COLOURS.len() + 1],
+            pools: Vec::new(),
+        };
+        for h in blocks.iter().map(|b| b.header) {
+            if !h.is_in_use() {
+                kinds.counts[Kinds::FREE] += 1;
+                continue;
+            }
+            kinds.counts[colour_index(h.pool)] += 1;
+            if !kinds.pools.contains(&h.pool) && kinds.pools.len() < CELL_POOLS {
+                kinds.pools.push(h.pool);
+            }
+        }
+        kinds
+    }
+
+    /// ` (pools 1, 2, …)`, or nothing for a cell of free blocks.
+    fn pool_list(&self) -> String {
+        if self.pools.is_empty() {
+            return String::new();
+        }
+        let names: Vec<String> = self.pools.iter().map(u64::to_string).collect();
+        let more = if self.pools.len() == CELL_POOLS {
+            ", …"
+        } else {
+            ""
+        };
+        format!(" (pools {}{more})", names.join(", "))
+    }
 }
 
 /// Opens the `<g>` of a cell of several blocks and draws it (the caller
 /// closes it): one stripe per kind, the block count in the middle. Returns
 /// the x of its centre.
-#[allow(clippy::too_many_arguments)]
-fn render_cell(
-    out: &mut String,
-    blocks: &[Block],
-    start: usize,
-    end: usize,
-    x0: f64,
-    w: f64,
-    bar: f64,
-    marks: &mut Marks,
-) -> f64 {
+fn render_cell(svg: &mut Svg, place: &Place, marks: &mut Marks) -> f64 {
     marks.cell = true;
-    // Blocks per kind: in use by colour, then free.
-    let mut kinds = [0usize; POOL_COLOURS.len() + 1];
-    let mut pools: Vec<u64> = Vec::new();
-    for block in blocks {
-        if block.header.is_in_use() {
-            marks.pool(block.header.pool);
-            kinds[colour_index(block.header.pool)] += 1;
-            if !pools.contains(&block.header.pool) && pools.len() < 6 {
-                pools.push(block.header.pool);
-            }
-        } else {
-            marks.free = true;
-            kinds[POOL_COLOURS.len()] += 1;
-        }
+    for block in place.blocks {
+        marks.block(block.header);
     }
-    let free = kinds[POOL_COLOURS.len()];
-    let in_use = blocks.len() - free;
-    let _ = writeln!(
-        out,
-        "<g class=\"cell\" data-offset=\"{start}\" data-size=\"{}\" data-blocks=\"{}\" \
-         data-in-use=\"{in_use}\">",
-        end - start,
-        blocks.len()
-    );
-    let pool_list = pools
-        .iter()
-        .map(u64::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
-    let _ = writeln!(
-        out,
-        "<title>+{start:#x}..+{end:#x}: {} blocks, {in_use} in use{}, {free} free</title>",
-        blocks.len(),
-        if pools.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " (pools {pool_list}{})",
-                if pools.len() == 6 { ", …" } else { "" }
+    let kinds = Kinds::of(place.blocks);
+    let (blocks, free) = (place.blocks.len(), kinds.counts[Kinds::FREE]);
+    let in_use = blocks - free;
+    svg.element("g")
+        .attr("class", "cell")
+        .attr("data-offset", place.start)
+        .attr("data-size", place.end - place.start)
+        .attr("data-blocks", blocks)
+        .attr("data-in-use", in_use)
+        .open();
+    svg.element("title").text(format_args!(
+        "{}..{}: {blocks} blocks, {in_use} in use{}, {free} free",
+        Offset::from(place.start),
+        Offset::from(place.end),
+        kinds.pool_list()
+    ));
+    let mut y = place.bar;
+    for (kind, &count) in kinds.counts.iter().enumerate().filter(|(_, c)| **c > 0) {
+        let height = BAR_HEIGHT * count as f64 / blocks as f64;
+        svg.element("rect")
+            .attr("x", tenths(place.x))
+            .attr("y", hundredths(y))
+            .attr("width", tenths(place.width))
+            .attr("height", hundredths(height))
+            .attr(
+                "fill",
+                POOL_COLOURS.get(kind).copied().unwrap_or("url(#free)"),
             )
-        }
-    );
-    let mut y = bar;
-    for (kind, &count) in kinds.iter().enumerate().filter(|(_, c)| **c > 0) {
-        let height = BAR_HEIGHT * count as f64 / blocks.len() as f64;
-        let fill = POOL_COLOURS.get(kind).copied().unwrap_or("url(#free)");
-        let _ = writeln!(
-            out,
-            "<rect x=\"{x0:.1}\" y=\"{y:.2}\" width=\"{w:.1}\" height=\"{height:.2}\" fill=\"{fill}\"/>"
-        );
+            .empty();
         y += height;
     }
-    let _ = writeln!(
-        out,
-        "<rect x=\"{x0:.1}\" y=\"{bar}\" width=\"{w:.1}\" height=\"{BAR_HEIGHT}\" fill=\"none\" \
-         stroke=\"#333333\" stroke-width=\"1\" stroke-dasharray=\"3 2\"/>"
-    );
-    let centre = x0 + w / 2.0;
-    let count = blocks.len().to_string();
-    if text_width(&count) + 4.0 <= w {
-        let _ = writeln!(
-            out,
-            "<text x=\"{centre:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#000000\" \
-             stroke=\"#ffffff\" stroke-width=\"3\" paint-order=\"stroke\">{count}</text>",
-            bar + BAR_HEIGHT / 2.0 + 4.0
-        );
+    svg.element("rect")
+        .attr("x", tenths(place.x))
+        .attr("y", place.bar)
+        .attr("width", tenths(place.width))
+        .attr("height", BAR_HEIGHT)
+        .attr("fill", "none")
+        .attr("stroke", "#333333")
+        .attr("stroke-width", 1)
+        .attr("stroke-dasharray", "3 2")
+        .empty();
+    let centre = place.x + place.width / 2.0;
+    let count = blocks.to_string();
+    if text_width(&count) + SHORT_TEXT_PADDING <= place.width {
+        let text = svg
+            .element("text")
+            .attr("x", tenths(centre))
+            .attr("y", tenths(place.bar + BAR_MIDDLE_BASELINE))
+            .attr("text-anchor", "middle")
+            .attr("fill", "#000000");
+        halo(text).text(count);
     }
     centre
 }
 
-/// Draws the legend of the `marks` used from `y` on, wrapping before the
-/// right edge; returns its height. `cells` is the number of cells when
-/// blocks were grouped.
-fn render_legend(out: &mut String, marks: &Marks, cells: Option<usize>, y: f64) -> f64 {
-    let right = LEFT + BAR_WIDTH + 80.0;
-    // (swatch, text): the swatch is SVG drawn at (0, 0), 22 × 14.
-    let mut entries: Vec<(String, String)> = Vec::new();
+/// The small picture before a legend entry's text.
+enum Swatch {
+    Pool(&'static str),
+    Free,
+    Header,
+    Highlight,
+    Gap,
+    Cell,
+    Elision,
+}
+
+impl Swatch {
+    /// Draws the swatch at (0, 0), 22 × 14.
+    fn draw(&self, svg: &mut Svg) {
+        let rect = |svg: &mut Svg, fill: &str, stroke: &str| {
+            svg.element("rect")
+                .attr("width", 22)
+                .attr("height", 14)
+                .attr("fill", fill)
+                .attr("stroke", stroke)
+                .empty();
+        };
+        match self {
+            Swatch::Pool(colour) => rect(svg, colour, "#333333"),
+            Swatch::Free => rect(svg, "url(#free)", "#333333"),
+            Swatch::Gap => rect(svg, "url(#gap)", "#cccccc"),
+            Swatch::Header => {
+                rect(svg, "#ffffff", "#333333");
+                svg.element("rect")
+                    .attr("width", 6)
+                    .attr("height", 14)
+                    .attr("fill", "#000000")
+                    .attr("fill-opacity", 0.22)
+                    .empty();
+            }
+            Swatch::Highlight => {
+                svg.element("rect")
+                    .attr("x", 1.5)
+                    .attr("y", 1.5)
+                    .attr("width", 19)
+                    .attr("height", 11)
+                    .attr("fill", "#ffffff")
+                    .attr("stroke", "#000000")
+                    .attr("stroke-width", 3)
+                    .empty();
+                svg.element("path")
+                    .attr("d", "M 11 9 l 5 -6 l -10 0 z")
+                    .attr("fill", "#000000")
+                    .empty();
+            }
+            Swatch::Cell => {
+                svg.element("rect")
+                    .attr("width", 22)
+                    .attr("height", 7)
+                    .attr("fill", POOL_COLOURS[1])
+                    .empty();
+                svg.element("rect")
+                    .attr("y", 7)
+                    .attr("width", 22)
+                    .attr("height", 7)
+                    .attr("fill", "url(#free)")
+                    .empty();
+                svg.element("rect")
+                    .attr("width", 22)
+                    .attr("height", 14)
+                    .attr("fill", "none")
+                    .attr("stroke", "#333333")
+                    .attr("stroke-dasharray", "3 2")
+                    .empty();
+            }
+            Swatch::Elision => svg
+                .element("text")
+                .attr("x", 4)
+                .attr("y", 11)
+                .attr("fill", "#555555")
+                .attr("font-style", "italic")
+                .text("⋮"),
+        }
+    }
+}
+
+/// The legend's entries for the `marks` used.
+fn legend_entries(marks: &Marks) -> Vec<(Swatch, String)> {
+    let mut entries = Vec::new();
     for (colour, pools) in POOL_COLOURS.iter().zip(&marks.pools) {
-        if pools.is_empty() {
-            continue;
+        if !pools.is_empty() {
+            entries.push((Swatch::Pool(colour), pools_entry(pools)));
         }
-        let mut sorted = pools.clone();
-        sorted.sort_unstable();
-        let mut names: Vec<String> = sorted.iter().take(4).map(u64::to_string).collect();
-        if sorted.len() > 4 {
-            names.push(format!("… ({} pools)", sorted.len()));
+    }
+    let others = [
+        (marks.free, Swatch::Free, "free (in_use=0, pool=0)"),
+        (marks.header, Swatch::Header, "32-byte header"),
+        (
+            marks.highlight,
+            Swatch::Highlight,
+            "returned or freed by the step",
+        ),
+        (
+            marks.gap,
+            Swatch::Gap,
+            "not the heap's (the break moved by someone else)",
+        ),
+        (
+            marks.cell,
+            Swatch::Cell,
+            "N consecutive blocks: a stripe per kind, as tall as its share of the N",
+        ),
+        (marks.elision, Swatch::Elision, "operations without a row"),
+    ];
+    for (used, swatch, text) in others {
+        if used {
+            entries.push((swatch, text.to_string()));
         }
-        let label = if sorted.len() == 1 { "pool" } else { "pools" };
-        entries.push((
-            format!("<rect width=\"22\" height=\"14\" fill=\"{colour}\" stroke=\"#333333\"/>"),
-            format!("{label} {}", names.join(", ")),
-        ));
     }
-    if marks.free {
-        entries.push((
-            "<rect width=\"22\" height=\"14\" fill=\"url(#free)\" stroke=\"#333333\"/>".into(),
-            "free (in_use=0, pool=0)".into(),
-        ));
+    entries
+}
+
+/// `pool 3`, or `pools 1, 9, 17, 25, … (6 pools)`: the pools of one colour.
+fn pools_entry(pools: &[u64]) -> String {
+    let mut sorted = pools.to_vec();
+    sorted.sort_unstable();
+    let mut names: Vec<String> = sorted
+        .iter()
+        .take(LEGEND_POOLS)
+        .map(u64::to_string)
+        .collect();
+    if sorted.len() > LEGEND_POOLS {
+        names.push(format!("… ({} pools)", sorted.len()));
     }
-    if marks.header {
-        entries.push((
-            "<rect width=\"22\" height=\"14\" fill=\"#ffffff\" stroke=\"#333333\"/>\
-             <rect width=\"6\" height=\"14\" fill=\"#000000\" fill-opacity=\"0.22\"/>"
-                .into(),
-            "32-byte header".into(),
-        ));
-    }
-    if marks.highlight {
-        entries.push((
-            "<rect x=\"1.5\" y=\"1.5\" width=\"19\" height=\"11\" fill=\"#ffffff\" stroke=\"#000000\" \
-             stroke-width=\"3\"/><path d=\"M 11 9 l 5 -6 l -10 0 z\" fill=\"#000000\"/>"
-                .into(),
-            "returned or freed by the step".into(),
-        ));
-    }
-    if marks.gap {
-        entries.push((
-            "<rect width=\"22\" height=\"14\" fill=\"url(#gap)\" stroke=\"#cccccc\"/>".into(),
-            "not the heap's (the break moved by someone else)".into(),
-        ));
-    }
-    if marks.cell {
-        entries.push((
-            "<rect width=\"22\" height=\"7\" fill=\"#e69f00\"/>\
-             <rect y=\"7\" width=\"22\" height=\"7\" fill=\"url(#free)\"/>\
-             <rect width=\"22\" height=\"14\" fill=\"none\" stroke=\"#333333\" stroke-dasharray=\"3 2\"/>"
-                .into(),
-            "N consecutive blocks: a stripe per kind, as tall as its share of the N".into(),
-        ));
-    }
-    if marks.elision {
-        entries.push((
-            "<text x=\"4\" y=\"11\" fill=\"#555555\" font-style=\"italic\">⋮</text>".into(),
-            "operations without a row".into(),
-        ));
-    }
-    out.push_str("<g class=\"legend\">\n");
-    let (mut x, mut line_y) = (LEFT, y);
-    for (swatch, text) in &entries {
-        let advance = 40.0 + text_width(text);
-        if x > LEFT && x + advance > right {
-            x = LEFT;
-            line_y += 22.0;
-        }
-        let _ = writeln!(
-            out,
-            "<g transform=\"translate({x:.1} {line_y:.1})\">{swatch}</g>\
-             <text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
-            x + 28.0,
-            line_y + 11.0,
-            escape(text)
-        );
-        x += advance;
-    }
+    let label = if sorted.len() == 1 { "pool" } else { "pools" };
+    format!("{label} {}", names.join(", "))
+}
+
+/// The notes under the legend; `cells` is the number of cells when blocks
+/// were grouped.
+fn legend_notes(cells: Option<usize>) -> Vec<String> {
     let mut notes = vec![
         "Offsets from memory_start. Widths: a minimum, plus a share in proportion to the size; \
          the offsets are exact."
@@ -859,23 +1085,47 @@ fn render_legend(out: &mut String, marks: &Marks, cells: Option<usize>, y: f64) 
              the same cells in every row."
         ));
     }
-    for note in &notes {
-        line_y += 16.0;
-        let _ = writeln!(
-            out,
-            "<text x=\"{LEFT}\" y=\"{:.1}\" fill=\"#555555\">{}</text>",
-            line_y + 16.0,
-            escape(note)
-        );
+    notes
+}
+
+/// Draws the legend from `y` on, its entries wrapping before the right
+/// edge, then its notes; returns its height.
+fn render_legend(svg: &mut Svg, entries: &[(Swatch, String)], notes: &[String], y: f64) -> f64 {
+    svg.element("g").attr("class", "legend").open();
+    let (mut x, mut line_y) = (LEFT, y);
+    for (swatch, text) in entries {
+        let advance = LEGEND_ENTRY_ADVANCE + text_width(text);
+        if x > LEFT && x + advance > WIDTH - LEFT {
+            x = LEFT;
+            line_y += LEGEND_LINE;
+        }
+        svg.on_one_line(|svg| {
+            let at = format!("translate({} {})", tenths(x), tenths(line_y));
+            svg.element("g").attr("transform", at).open();
+            swatch.draw(svg);
+            svg.close("g");
+            svg.element("text")
+                .attr("x", tenths(x + SWATCH_ADVANCE))
+                .attr("y", tenths(line_y + SWATCH_BASELINE))
+                .text(text);
+        });
+        x += advance;
     }
-    out.push_str("</g>\n");
-    line_y - y + 28.0
+    for note in notes {
+        line_y += LEGEND_NOTE_LINE;
+        svg.element("text")
+            .attr("x", LEFT)
+            .attr("y", tenths(line_y + LEGEND_NOTE_LINE))
+            .attr("fill", "#555555")
+            .text(note);
+    }
+    svg.close("g");
+    line_y - y + LEGEND_BOTTOM
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use brk_pools::header::Header;
 
     fn block(offset: usize, in_use: u64, size: u64, pool: u64) -> Block {
         Block {

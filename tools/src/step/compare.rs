@@ -97,69 +97,26 @@ impl StepOutcome {
             for at in 0..original.len().max(port.len()) {
                 let (a, b) = (original.get(at).copied(), port.get(at).copied());
                 let what = match (a, b) {
-                    (Some(a), Some(b)) if a.slot != b.slot => {
-                        Some("a different run.s instruction".to_string())
-                    }
                     (Some(a), Some(b)) => {
-                        let mut what = Vec::new();
-                        if a.touched != b.touched {
-                            what.push("registers");
+                        let what = behaviour_difference(a, b);
+                        if what.is_none() && a.text != b.text && first_text_difference.is_none() {
+                            let what = "the instruction (same effects here)".to_string();
+                            first_text_difference =
+                                Some(difference(op, at, Some(a), Some(b), what));
                         }
-                        // Flags both jumps read (a changed condition may
-                        // read another set: that is a text difference).
-                        let flags_differ = a.flags.iter().any(|(flag, set)| {
-                            b.flags
-                                .iter()
-                                .any(|(other, value)| other == flag && value != set)
-                        });
-                        if flags_differ {
-                            what.push("flags");
-                        }
-                        if a.taken != b.taken {
-                            what.push("taken");
-                        }
-                        if what.is_empty() && a.text != b.text && first_text_difference.is_none() {
-                            first_text_difference = Some(self.difference(
-                                op,
-                                at,
-                                a,
-                                b,
-                                "the instruction (same effects here)".to_string(),
-                            ));
-                        }
-                        (!what.is_empty()).then(|| what.join(", "))
+                        what
                     }
                     (Some(_), None) => Some("the port's walk ended earlier".to_string()),
                     (None, Some(_)) => Some("run.s's walk ended earlier".to_string()),
                     (None, None) => None,
                 };
                 if let Some(what) = what {
-                    return Comparison::Differs(Box::new(Difference {
-                        operation: op.number,
-                        call: op.call.clone(),
-                        position: at + 1,
-                        original: a.cloned(),
-                        port: b.cloned(),
-                        what,
-                    }));
+                    return Comparison::Differs(Box::new(difference(op, at, a, b, what)));
                 }
                 compared += 1;
             }
         }
-        let [original_ops, port_ops] = self.operation_counts;
-        let ending = if original_ops != port_ops {
-            Some(format!(
-                "run.s's driver ran {original_ops} operations, the port's {port_ops}"
-            ))
-        } else if self.statuses[0] != self.statuses[1] || self.signals[0] != self.signals[1] {
-            Some(format!(
-                "run.s's driver ended with {} (signals {:?}), the port's with {} (signals {:?})",
-                self.statuses[0], self.signals[0], self.statuses[1], self.signals[1]
-            ))
-        } else {
-            None
-        };
-        if let Some(what) = ending {
+        if let Some(what) = self.ending_difference() {
             return Comparison::Differs(Box::new(Difference {
                 operation: self.operations.len(),
                 call: "(the end of the run)".to_string(),
@@ -169,30 +126,75 @@ impl StepOutcome {
                 what,
             }));
         }
-        if let Some(difference) = first_text_difference {
-            return Comparison::Differs(Box::new(difference));
-        }
-        Comparison::Identical {
-            instructions: compared,
-            operations: self.operations.len(),
+        match first_text_difference {
+            Some(difference) => Comparison::Differs(Box::new(difference)),
+            None => Comparison::Identical {
+                instructions: compared,
+                operations: self.operations.len(),
+            },
         }
     }
 
-    fn difference(
-        &self,
-        op: &Operation,
-        at: usize,
-        a: &Executed,
-        b: &Executed,
-        what: String,
-    ) -> Difference {
-        Difference {
-            operation: op.number,
-            call: op.call.clone(),
-            position: at + 1,
-            original: Some(a.clone()),
-            port: Some(b.clone()),
-            what,
+    /// How the two drivers' runs ended differently, if they did: other
+    /// operation counts, statuses or signals.
+    fn ending_difference(&self) -> Option<String> {
+        let (counts, statuses, signals) = (&self.operation_counts, &self.statuses, &self.signals);
+        if counts.original != counts.port {
+            Some(format!(
+                "run.s's driver ran {} operations, the port's {}",
+                counts.original, counts.port
+            ))
+        } else if statuses.original != statuses.port || signals.original != signals.port {
+            Some(format!(
+                "run.s's driver ended with {} (signals {:?}), the port's with {} (signals {:?})",
+                statuses.original, signals.original, statuses.port, signals.port
+            ))
+        } else {
+            None
         }
+    }
+}
+
+/// What differs in behaviour between two instructions at the same place,
+/// if anything: the run.s instruction, registers, flags, taken.
+fn behaviour_difference(a: &Executed, b: &Executed) -> Option<String> {
+    if a.slot != b.slot {
+        return Some("a different run.s instruction".to_string());
+    }
+    let mut what = Vec::new();
+    if a.touched != b.touched {
+        what.push("registers");
+    }
+    // Flags both jumps read (a changed condition may read another set: that
+    // is a text difference).
+    let flags_differ = a.flags.iter().any(|(flag, set)| {
+        b.flags
+            .iter()
+            .any(|(other, value)| other == flag && value != set)
+    });
+    if flags_differ {
+        what.push("flags");
+    }
+    if a.taken != b.taken {
+        what.push("taken");
+    }
+    (!what.is_empty()).then(|| what.join(", "))
+}
+
+/// The difference at compared instruction `at` (0-based) of `op`.
+fn difference(
+    op: &Operation,
+    at: usize,
+    original: Option<&Executed>,
+    port: Option<&Executed>,
+    what: String,
+) -> Difference {
+    Difference {
+        operation: op.number,
+        call: op.call.clone(),
+        position: at + 1,
+        original: original.cloned(),
+        port: port.cloned(),
+        what,
     }
 }

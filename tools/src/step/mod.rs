@@ -35,6 +35,7 @@ pub use listing::pairing_table;
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::offset::Offset;
 use decode::{CONTRACT, Flag, Reg};
 use pairing::{Entry, Map, Slot};
 use tracer::{Event, Headers, Recording};
@@ -135,8 +136,7 @@ pub enum Value {
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            Value::Offset(offset) if offset < 0 => write!(f, "-{:#x}", -offset),
-            Value::Offset(offset) => write!(f, "+{offset:#x}"),
+            Value::Offset(offset) => Offset(offset).fmt(f),
             Value::Number(number) => write!(f, "{number}"),
         }
     }
@@ -234,19 +234,35 @@ pub struct Operation {
     pub heap0: u64,
 }
 
+/// One thing of each side: run.s's and the port's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sides<T> {
+    /// run.s's.
+    pub original: T,
+    /// The port's.
+    pub port: T,
+}
+
+impl<T> Sides<T> {
+    /// run.s's and the port's.
+    pub fn new(original: T, port: T) -> Sides<T> {
+        Sides { original, port }
+    }
+}
+
 /// What `step` saw.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StepOutcome {
     /// Each operation both sides ran (as many as the side with more).
     pub operations: Vec<Operation>,
     /// Operations run by run.s's and by the port's driver.
-    pub operation_counts: [usize; 2],
+    pub operation_counts: Sides<usize>,
     /// How each driver ended (`exit 0`, `signal 11`).
-    pub statuses: [String; 2],
+    pub statuses: Sides<String>,
     /// Signals each tracee received.
-    pub signals: [Vec<i32>; 2],
+    pub signals: Sides<Vec<i32>>,
     /// Instructions single-stepped on each side.
-    pub steps: [u64; 2],
+    pub steps: Sides<u64>,
     /// Notes on how the port's blocks were matched.
     pub notes: Vec<String>,
 }
@@ -314,7 +330,7 @@ impl Drivers {
         )?;
         let original_ops = operations(&original, &self.original_map);
         let port_ops = operations(&port, &self.port_map);
-        let counts = [original_ops.len(), port_ops.len()];
+        let counts = Sides::new(original_ops.len(), port_ops.len());
         let mut operations = Vec::new();
         let mut original_ops = original_ops.into_iter();
         let mut port_ops = port_ops.into_iter();
@@ -324,9 +340,17 @@ impl Drivers {
             .into_iter()
             .filter_map(Result::ok)
             .map(|line| format!("line {}: {}", line.line, op_text(line.op)));
-        for number in 0..counts[0].max(counts[1]) {
-            let (call, mut original, headers) = original_ops.next().unwrap_or_default();
-            let (port_call, port, _) = port_ops.next().unwrap_or_default();
+        for number in 0..counts.original.max(counts.port) {
+            let Recorded {
+                call,
+                executed: mut original,
+                headers,
+            } = original_ops.next().unwrap_or_default();
+            let Recorded {
+                call: port_call,
+                executed: port,
+                ..
+            } = port_ops.next().unwrap_or_default();
             if port.is_empty() && is_empty_heap_pool_walk(&original) {
                 for executed in &mut original {
                     executed.slot = Slot::Unpaired(pairing::ROW_EMPTY_HEAP);
@@ -354,9 +378,9 @@ impl Drivers {
         Ok(StepOutcome {
             operations,
             operation_counts: counts,
-            statuses: [original.status.clone(), port.status.clone()],
-            signals: [signals(&original), signals(&port)],
-            steps: [original.steps, port.steps],
+            statuses: Sides::new(original.status.clone(), port.status.clone()),
+            signals: Sides::new(signals(&original), signals(&port)),
+            steps: Sides::new(original.steps, port.steps),
             notes: self.port_map.notes.clone(),
         })
     }
@@ -412,17 +436,26 @@ fn is_pointer(reg: Reg, label: &str, slot: Slot) -> bool {
     }
 }
 
-type OperationParts = (String, Vec<Executed>, Option<Headers>);
+/// One operation as one side's recording holds it.
+#[derive(Default)]
+struct Recorded {
+    /// The call, from the registers at the entry point.
+    call: String,
+    /// The recorded instructions.
+    executed: Vec<Executed>,
+    /// The heap before the walk, when headers were read.
+    headers: Option<Headers>,
+}
 
 /// Splits a recording into operations and describes each step.
-fn operations(recording: &Recording, map: &Map) -> Vec<OperationParts> {
+fn operations(recording: &Recording, map: &Map) -> Vec<Recorded> {
     let heap0 = recording.heap0;
     // A null pointer stays 0; any other pointer is an offset from heap0.
     let offset = |value: u64| match value {
         0 => Value::Number(0),
         _ => Value::Offset(i128::from(value) - i128::from(heap0)),
     };
-    let mut out: Vec<OperationParts> = Vec::new();
+    let mut out: Vec<Recorded> = Vec::new();
     for event in &recording.events {
         match event {
             Event::Operation { entry, args } => {
@@ -431,11 +464,14 @@ fn operations(recording: &Recording, map: &Map) -> Vec<OperationParts> {
                     Entry::Deallocate => format!("deallocate({})", offset(args[0])),
                     Entry::DeallocatePool => format!("deallocate_pool({})", args[0]),
                 };
-                out.push((call, Vec::new(), None));
+                out.push(Recorded {
+                    call,
+                    ..Recorded::default()
+                });
             }
             Event::Headers(headers) => {
                 if let Some(last) = out.last_mut() {
-                    last.2 = Some(headers.clone());
+                    last.headers = Some(headers.clone());
                 }
             }
             Event::Step { address, after } => {
@@ -485,8 +521,12 @@ fn operations(recording: &Recording, map: &Map) -> Vec<OperationParts> {
                     taken,
                 };
                 match out.last_mut() {
-                    Some(last) => last.1.push(executed),
-                    None => out.push(("(before the first operation)".into(), vec![executed], None)),
+                    Some(last) => last.executed.push(executed),
+                    None => out.push(Recorded {
+                        call: "(before the first operation)".into(),
+                        executed: vec![executed],
+                        headers: None,
+                    }),
                 }
             }
             Event::Signal(_) => {}

@@ -157,7 +157,10 @@ fn missing(path: &std::path::Path, what: String) -> StepError {
     }
 }
 
-fn common(exe: &Executable, path: &std::path::Path) -> Result<(Vec<(u64, Entry)>, u64), StepError> {
+/// The three C functions' entry points, and the address of trace.c's `heap0`.
+type Common = (Vec<(u64, Entry)>, u64);
+
+fn common(exe: &Executable, path: &std::path::Path) -> Result<Common, StepError> {
     let mut entries = Vec::new();
     for (name, entry) in [
         ("allocate", Entry::Allocate),
@@ -224,26 +227,52 @@ fn unpaired_row_of_return(label: &str) -> Option<usize> {
     }
 }
 
+/// The recorded instructions of one driver, gathered range by range.
+#[derive(Default)]
+struct Sites {
+    sites: HashMap<u64, Site>,
+    walk_starts: Vec<u64>,
+    allocate_loop_starts: Vec<u64>,
+}
+
+impl Sites {
+    /// A recorded range of `label` starts at `address`.
+    fn range(&mut self, label: &str, address: u64) {
+        self.walk_starts.push(address);
+        if label == "allocate_loop" {
+            self.allocate_loop_starts.push(address);
+        }
+    }
+
+    fn into_map(self, exe: &Executable, common: Common, notes: Vec<String>) -> Map {
+        let (entries, heap0) = common;
+        Map {
+            sites: self.sites,
+            walk_starts: self.walk_starts,
+            entries,
+            allocate_loop_starts: self.allocate_loop_starts,
+            heap0,
+            notes,
+            link_entry: exe.entry,
+        }
+    }
+}
+
 /// The map of the original driver (`asm/trace.c` + run.s).
 ///
 /// # Errors
 /// [`StepError::Executable`] if a symbol or label is missing.
 pub fn original_map(exe: &Executable, path: &std::path::Path) -> Result<Map, StepError> {
-    let (entries, heap0) = common(exe, path)?;
+    let common = common(exe, path)?;
     let parts = original_parts(exe, path)?;
     let label_at: HashMap<u64, &str> = RUN_S_LABELS
         .iter()
         .filter_map(|&name| Some((exe.symbol(name)?, name)))
         .collect();
-    let mut sites = HashMap::new();
-    let mut walk_starts = Vec::new();
-    let mut allocate_loop_starts = Vec::new();
+    let mut sites = Sites::default();
     for (label, instructions) in parts {
         if let Some(first) = instructions.first() {
-            walk_starts.push(first.address);
-            if label == "allocate_loop" {
-                allocate_loop_starts.push(first.address);
-            }
+            sites.range(label, first.address);
         }
         for (index, decoded) in instructions.into_iter().enumerate() {
             let slot = match (decoded.is_return, unpaired_row_of_return(label)) {
@@ -255,26 +284,16 @@ pub fn original_map(exe: &Executable, path: &std::path::Path) -> Result<Map, Ste
                     .get(&t)
                     .map_or_else(|| format!("{t:#x}"), |name| name.to_string())
             });
-            sites.insert(
-                decoded.address,
-                Site {
-                    slot,
-                    label,
-                    decoded,
-                    target_name,
-                },
-            );
+            let site = Site {
+                slot,
+                label,
+                decoded,
+                target_name,
+            };
+            sites.sites.insert(site.decoded.address, site);
         }
     }
-    Ok(Map {
-        sites,
-        walk_starts,
-        entries,
-        allocate_loop_starts,
-        heap0,
-        notes: Vec::new(),
-        link_entry: exe.entry,
-    })
+    Ok(sites.into_map(exe, common, Vec::new()))
 }
 
 /// One expected instruction of a port block.
@@ -354,120 +373,137 @@ pub fn port_map(
     original: &Executable,
     original_path: &std::path::Path,
 ) -> Result<Map, StepError> {
-    let (entries, heap0) = common(exe, path)?;
+    let common = common(exe, path)?;
     let parts = original_parts(original, original_path)?;
     let raw = decode_raw(&exe.text, exe.text_address);
-    let mut sites = HashMap::new();
-    let mut walk_starts = Vec::new();
-    let mut allocate_loop_starts = Vec::new();
+    let mut sites = Sites::default();
     let mut notes = Vec::new();
     for block in port_blocks(&parts) {
         let name = block[0].label;
-        let mut copies = 0;
-        for at in 0..raw.len().saturating_sub(block.len() - 1) {
-            // Mnemonics first (cheap), then the formatted text.
-            let same_mnemonics = raw[at..at + block.len()]
-                .iter()
-                .zip(&block)
-                .all(|(i, e)| i.mnemonic() == e.mnemonic || e.conditional);
-            if !same_mnemonics {
-                continue;
-            }
-            let window = &describe_all(&raw[at..at + block.len()])[..];
-            let Some(changed) = matches(window, &block) else {
-                continue;
-            };
-            copies += 1;
-            let start = window[0].address;
-            let end = window[block.len() - 1].address + window[block.len() - 1].length;
-            if let Some(position) = changed {
-                notes.push(format!(
-                    "the port's {name} block at {start:#x} has `{}` where run.s has `{}` \
-                     ({} instruction {})",
-                    window[position].text,
-                    block[position].text,
-                    block[position].label,
-                    match block[position].slot {
-                        Slot::Label { index, .. } => index,
-                        Slot::Unpaired(_) => position,
-                    }
-                ));
-            }
-            walk_starts.push(start);
-            if name == "allocate_loop" {
-                allocate_loop_starts.push(start);
-            }
-            for (decoded, expected) in window.iter().zip(&block) {
-                let target_name = decoded.target.map(|t| {
-                    if t == end {
-                        "(end of the asm block)".to_string()
-                    } else {
-                        let position = window.iter().position(|d| d.address == t);
-                        match position.map(|p| block[p].slot) {
-                            Some(Slot::Label { label, index: 0 }) => label.to_string(),
-                            Some(Slot::Label { label, index }) => format!("{label}+{index}"),
-                            Some(Slot::Unpaired(_)) => "3f (reached the end)".to_string(),
-                            None => format!("{t:#x}"),
-                        }
-                    }
-                });
-                sites.insert(
-                    decoded.address,
-                    Site {
-                        slot: expected.slot,
-                        label: expected.label,
-                        decoded: decoded.clone(),
-                        target_name,
-                    },
-                );
-            }
-        }
-        if copies == 0 {
+        let copies = copies_of(&raw, &block);
+        if copies.is_empty() {
             return Err(missing(
                 path,
                 format!("the port's {name} asm block was not found in its code"),
             ));
         }
+        for (window, fit) in copies {
+            if let BlockMatch::ConditionChanged(position) = fit {
+                notes.push(changed_condition_note(&window, &block, position));
+            }
+            sites.range(name, window[0].address);
+            let end = block_end(&window);
+            for (decoded, expected) in window.iter().zip(&block) {
+                let site = Site {
+                    slot: expected.slot,
+                    label: expected.label,
+                    decoded: decoded.clone(),
+                    target_name: decoded
+                        .target
+                        .map(|t| port_target_name(t, end, &window, &block)),
+                };
+                sites.sites.insert(decoded.address, site);
+            }
+        }
     }
-    Ok(Map {
-        sites,
-        walk_starts,
-        entries,
-        allocate_loop_starts,
-        heap0,
-        notes,
-        link_entry: exe.entry,
-    })
+    Ok(sites.into_map(exe, common, notes))
 }
 
-/// Whether `window` is the block `expected`: `Some(None)` for an exact
-/// match, `Some(Some(i))` when only the condition of the conditional jump at
-/// `i` differs (blocks of six or more instructions only), `None` otherwise.
-/// Every jump must stay inside the block.
-fn matches(window: &[Decoded], expected: &[Expected]) -> Option<Option<usize>> {
-    let mut changed = None;
+/// Every place in `raw` where the port block `block` stands, described.
+fn copies_of(raw: &[iced_x86::Instruction], block: &[Expected]) -> Vec<(Vec<Decoded>, BlockMatch)> {
+    let mut copies = Vec::new();
+    for at in 0..raw.len().saturating_sub(block.len() - 1) {
+        let candidate = &raw[at..at + block.len()];
+        // Mnemonics first (cheap), then the formatted text.
+        let same_mnemonics = candidate
+            .iter()
+            .zip(block)
+            .all(|(i, e)| i.mnemonic() == e.mnemonic || e.conditional);
+        if !same_mnemonics {
+            continue;
+        }
+        let window = describe_all(candidate);
+        if let Some(fit) = match_block(&window, block) {
+            copies.push((window, fit));
+        }
+    }
+    copies
+}
+
+/// One past the last instruction of `window`.
+fn block_end(window: &[Decoded]) -> u64 {
+    let last = &window[window.len() - 1];
+    last.address + last.length
+}
+
+/// How a jump target inside a port block is shown: the run.s label (and
+/// instruction) it stands for.
+fn port_target_name(target: u64, end: u64, window: &[Decoded], block: &[Expected]) -> String {
+    if target == end {
+        return "(end of the asm block)".to_string();
+    }
+    let position = window.iter().position(|d| d.address == target);
+    match position.map(|p| block[p].slot) {
+        Some(Slot::Label { label, index: 0 }) => label.to_string(),
+        Some(Slot::Label { label, index }) => format!("{label}+{index}"),
+        Some(Slot::Unpaired(_)) => "3f (reached the end)".to_string(),
+        None => format!("{target:#x}"),
+    }
+}
+
+/// The note for a port block whose jump at `position` has another
+/// condition than run.s's.
+fn changed_condition_note(window: &[Decoded], block: &[Expected], position: usize) -> String {
+    format!(
+        "the port's {} block at {:#x} has `{}` where run.s has `{}` ({} instruction {})",
+        block[0].label,
+        window[0].address,
+        window[position].text,
+        block[position].text,
+        block[position].label,
+        match block[position].slot {
+            Slot::Label { index, .. } => index,
+            Slot::Unpaired(_) => position,
+        }
+    )
+}
+
+/// How a window of the port's code matches a port block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BlockMatch {
+    /// Instruction for instruction.
+    Exact,
+    /// All but the condition of the conditional jump at this position.
+    ConditionChanged(usize),
+}
+
+/// Blocks shorter than this must match exactly: in a short block, one
+/// changed jump could be some other code that happens to look alike.
+const MIN_LEN_FOR_CHANGED_CONDITION: usize = 6;
+
+/// Whether `window` is the block `expected`, exactly or with one changed
+/// jump condition ([`BlockMatch`]). Every jump must stay inside the block.
+fn match_block(window: &[Decoded], expected: &[Expected]) -> Option<BlockMatch> {
+    let mut fit = BlockMatch::Exact;
     for (at, (decoded, expected)) in window.iter().zip(expected).enumerate() {
         if decoded.text == expected.text {
             continue;
         }
         let condition_only = decoded.conditional && expected.conditional;
-        if !condition_only || changed.is_some() || expected_len_too_short(window.len()) {
+        if !condition_only
+            || fit != BlockMatch::Exact
+            || window.len() < MIN_LEN_FOR_CHANGED_CONDITION
+        {
             return None;
         }
-        changed = Some(at);
+        fit = BlockMatch::ConditionChanged(at);
     }
-    let start = window[0].address;
-    let last = &window[window.len() - 1];
-    let end = last.address + last.length;
+    let (start, end) = (window[0].address, block_end(window));
     let inside = window
         .iter()
         .filter_map(|d| d.target)
         .all(|t| (start..=end).contains(&t));
-    inside.then_some(changed)
-}
-
-fn expected_len_too_short(len: usize) -> bool {
-    len < 6
+    inside.then_some(fit)
 }
 
 #[cfg(test)]
@@ -523,19 +559,22 @@ mod tests {
         assert_eq!(original[5].text, "jb");
         assert_eq!(original[0].text, "cmpq %rsi, %rcx");
         let wanted = expected(&original);
-        assert_eq!(matches(&original, &wanted), Some(None));
+        assert_eq!(match_block(&original, &wanted), Some(BlockMatch::Exact));
         // jb -> jbe: found, and the changed position is named.
-        assert_eq!(matches(&window(0x76, 0x00), &wanted), Some(Some(5)));
+        assert_eq!(
+            match_block(&window(0x76, 0x00), &wanted),
+            Some(BlockMatch::ConditionChanged(5))
+        );
         // A jump leaving the block (jb 0x1011 + 0x10) is not the block.
-        assert_eq!(matches(&window(0x72, 0x10), &wanted), None);
+        assert_eq!(match_block(&window(0x72, 0x10), &wanted), None);
         // Two changed conditions are not the block either.
         let mut two = window(0x76, 0x00);
         two[1] = window(0x75, 0x00)[3].clone();
         two[1].target = Some(0x1011);
-        assert_eq!(matches(&two, &wanted), None);
+        assert_eq!(match_block(&two, &wanted), None);
         // A short block (fewer than six instructions) must match exactly.
         assert_eq!(
-            matches(&window(0x76, 0x00)[4..], &expected(&original[4..])),
+            match_block(&window(0x76, 0x00)[4..], &expected(&original[4..])),
             None
         );
     }

@@ -10,10 +10,13 @@
 //! size.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
+
+use brk_pools::header::Header;
 
 use super::pairing::Slot;
 use super::{Operation, StepError, StepOutcome, Value};
+use crate::offset::Offset;
+use crate::svg::writer::{Svg, escape};
 
 /// Most block rows drawn.
 pub const MAX_ROWS: usize = 36;
@@ -48,6 +51,16 @@ pub struct Walk {
     pub reached_end: bool,
     /// The new block's header, when the break moved: offset (`%r8`).
     pub appended: Option<i128>,
+}
+
+impl Walk {
+    /// What the walk did at the header at `offset`.
+    pub fn verdict(&self, offset: i128) -> Verdict {
+        self.verdicts
+            .get(&offset)
+            .copied()
+            .unwrap_or(Verdict::NotVisited)
+    }
 }
 
 fn offset_of(value: Value) -> Option<i128> {
@@ -105,16 +118,6 @@ pub fn walk(op: &Operation) -> Walk {
     walk
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-fn hex(offset: i128) -> String {
-    Value::Offset(offset).to_string()
-}
-
 /// The allocate to draw: `op` if given, else the one whose walk visited the
 /// most blocks (the first of those).
 ///
@@ -141,248 +144,367 @@ pub fn choose(outcome: &StepOutcome, op: Option<usize>) -> Result<&Operation, St
     }
 }
 
-/// The SVG picture of `op`'s walk.
-pub fn render(op: &Operation) -> String {
-    let walk = walk(op);
-    let headers = op
-        .headers
-        .clone()
-        .unwrap_or_else(|| super::tracer::Headers {
-            start: 0,
-            end: 0,
-            blocks: Vec::new(),
-            truncated: false,
-        });
-    let heap0 = i128::from(op.heap0);
-    let blocks: Vec<(i128, [u64; 3])> = headers
-        .blocks
+/// Height of a row, and of the box drawn in it.
+const ROW_HEIGHT: usize = 44;
+const BOX_HEIGHT: usize = ROW_HEIGHT - 8;
+/// Top of the first row, under the three title lines.
+const TOP: usize = 96;
+/// Space under the last row.
+const BOTTOM: usize = 24;
+/// Left edge of the title lines.
+const MARGIN: usize = 16;
+/// Left edge and width of the header boxes.
+const BOX_LEFT: usize = 190;
+const BOX_WIDTH: usize = 330;
+const WIDTH: usize = 1080;
+/// Right edge of the offsets, left of the boxes.
+const OFFSET_RIGHT: usize = BOX_LEFT - 80;
+/// Left edge of the words inside a box, and of the notes right of it.
+const WORDS_LEFT: usize = BOX_LEFT + 12;
+const NOTE_LEFT: usize = BOX_LEFT + BOX_WIDTH + 16;
+/// From a row's top to the baseline of its text.
+const ROW_BASELINE: usize = 23;
+/// The memory_end line runs from here to just before the notes.
+const END_LINE_LEFT: usize = BOX_LEFT - 20;
+const END_LINE_RIGHT: usize = BOX_LEFT + BOX_WIDTH + 8;
+/// Where `%rsi`'s arcs start and end, and how far left they bulge: more
+/// for longer hops, up to a limit.
+const ARC_X: usize = BOX_LEFT - 2;
+const ARC_BULGE: i64 = 30;
+const ARC_MAX_EXTRA_BULGE: i64 = 40;
+/// Rows kept when a heap has more than [`MAX_ROWS`] blocks: the first ones,
+/// the last ones, and those on each side of the chosen block.
+const FIRST_ROWS: usize = 14;
+const LAST_ROWS: usize = 10;
+const AROUND_CHOSEN: usize = 5;
+const WALK_BLUE: &str = "#1f4e9c";
+const END_RED: &str = "#b00";
+
+/// The arrowhead of `%rsi`'s hops.
+const ARROW: &str = "<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" \
+    markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\">\
+    <path d=\"M0,0 L10,5 L0,10 z\" fill=\"#1f4e9c\"/></marker></defs>\n";
+
+/// A row of the picture.
+enum Row {
+    /// A block drawn with its header words.
+    Block(i128, Header),
+    /// Blocks folded into one line, with what the walk did at each.
+    Folded(Vec<Verdict>),
+}
+
+/// The rows for `blocks`, and the row each block is drawn in (folded
+/// blocks share their row).
+fn rows(blocks: &[(i128, Header)], walk: &Walk) -> (Vec<Row>, BTreeMap<i128, usize>) {
+    let chosen = blocks
         .iter()
-        .map(|b| (i128::from(b.address) - heap0, b.words))
-        .collect();
-    let verdict = |offset: i128| {
-        walk.verdicts
-            .get(&offset)
-            .copied()
-            .unwrap_or(Verdict::NotVisited)
-    };
-    // Which rows to draw: the first ones, those around the chosen block and
-    // the last ones; the others fold into gap rows.
-    let chosen = blocks.iter().position(|b| verdict(b.0) == Verdict::Chosen);
+        .position(|b| walk.verdict(b.0) == Verdict::Chosen);
     let keep = |i: usize| {
         blocks.len() <= MAX_ROWS
-            || i < 14
-            || i + 10 >= blocks.len()
-            || chosen.is_some_and(|c| i + 5 >= c && i <= c + 5)
+            || i < FIRST_ROWS
+            || i + LAST_ROWS >= blocks.len()
+            || chosen.is_some_and(|c| i + AROUND_CHOSEN >= c && i <= c + AROUND_CHOSEN)
     };
-    enum Row {
-        Block(i128, [u64; 3]),
-        Gap(Vec<Verdict>),
-    }
     let mut rows: Vec<Row> = Vec::new();
-    // The row each block is drawn in (folded blocks share their gap row).
-    let mut row_of: BTreeMap<i128, usize> = BTreeMap::new();
-    for (i, &(offset, words)) in blocks.iter().enumerate() {
+    let mut row_of = BTreeMap::new();
+    for (i, &(offset, header)) in blocks.iter().enumerate() {
         if keep(i) {
-            rows.push(Row::Block(offset, words));
-        } else if let Some(Row::Gap(folded)) = rows.last_mut() {
-            folded.push(verdict(offset));
+            rows.push(Row::Block(offset, header));
+        } else if let Some(Row::Folded(folded)) = rows.last_mut() {
+            folded.push(walk.verdict(offset));
         } else {
-            rows.push(Row::Gap(vec![verdict(offset)]));
+            rows.push(Row::Folded(vec![walk.verdict(offset)]));
         }
         row_of.insert(offset, rows.len() - 1);
     }
+    (rows, row_of)
+}
 
-    let row_height = 44;
-    let top = 96;
-    let left = 190;
-    let box_width = 330;
-    let width = 1080;
+/// The top of row `row`.
+fn row_top(row: usize) -> usize {
+    TOP + row * ROW_HEIGHT
+}
+
+/// What the walk was asked for, as written in the picture (`?` if unread).
+struct Asked {
+    /// `%rdx`: the size plus the header.
+    wanted: String,
+    /// `%r10`.
+    pool: String,
+}
+
+/// The SVG picture of `op`'s walk.
+pub fn render(op: &Operation) -> String {
+    let walk = walk(op);
+    let asked = Asked {
+        wanted: walk.wanted.map_or("?".to_string(), |w| w.to_string()),
+        pool: walk.pool.map_or("?".to_string(), |p| p.to_string()),
+    };
+    let headers = op.headers.as_ref();
+    let heap0 = i128::from(op.heap0);
+    let blocks: Vec<(i128, Header)> = headers
+        .map_or(&[][..], |h| &h.blocks)
+        .iter()
+        .map(|b| (i128::from(b.address) - heap0, header(b.words)))
+        .collect();
+    let (rows, row_of) = rows(&blocks, &walk);
     let extra_rows = 1 + usize::from(walk.reached_end);
-    let height = top + (rows.len() + extra_rows) * row_height + 24;
-    let mut svg = String::new();
-    let _ = writeln!(
-        svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="monospace" font-size="13">"#
-    );
-    svg.push_str(
-        r##"<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#1f4e9c"/></marker></defs>
-<rect width="100%" height="100%" fill="white"/>
-"##,
-    );
-    let wanted = walk.wanted.map_or("?".to_string(), |w| w.to_string());
-    let pool = walk.pool.map_or("?".to_string(), |p| p.to_string());
-    let _ = writeln!(
-        svg,
-        r#"<text x="16" y="28" font-size="17" font-weight="bold">op {}: {} - run.s's first-fit walk, step by step</text>"#,
-        op.number,
-        escape(&op.call)
-    );
-    let _ = writeln!(
-        svg,
-        r#"<text x="16" y="52">%r10 = {pool} (pool); %rdx = {wanted} (size + 32-byte header); offsets from the heap start</text>"#
-    );
-    let _ = writeln!(
-        svg,
-        r##"<text x="16" y="74" fill="#555">%rsi visits {} header(s), hopping with addq 8(%rsi), %rsi (arrows); header words as they were before the walk</text>"##,
-        walk.visits.len() - usize::from(walk.reached_end)
-    );
+    let height = row_top(rows.len() + extra_rows) + BOTTOM;
+    let view_box = format!("0 0 {WIDTH} {height}");
+    let mut svg = Svg::new(&[
+        ("width", &WIDTH),
+        ("height", &height),
+        ("viewBox", &view_box),
+        ("font-family", &"monospace"),
+        ("font-size", &13),
+    ]);
+    svg.raw(ARROW);
+    svg.element("rect")
+        .attr("width", "100%")
+        .attr("height", "100%")
+        .attr("fill", "white")
+        .empty();
+    render_title(&mut svg, op, &walk, &asked);
     for (i, row) in rows.iter().enumerate() {
-        let y = top + i * row_height;
         match row {
-            Row::Block(offset, words) => {
-                let v = verdict(*offset);
-                let (fill, stroke, note) = match v {
-                    Verdict::InUse => {
-                        ("#e6e6e6", "#777", "skipped: in use (jne taken)".to_string())
-                    }
-                    Verdict::TooSmall => (
-                        "#ffe2b8",
-                        "#c77700",
-                        format!(
-                            "skipped: too small, size {} < {wanted} (jb taken)",
-                            words[1]
-                        ),
-                    ),
-                    Verdict::Chosen => (
-                        "#c9f0c4",
-                        "#2c8a1f",
-                        format!(
-                            "walk stops: free, size {} >= {wanted}: in_use := 1, pool := {pool}",
-                            words[1]
-                        ),
-                    ),
-                    Verdict::NotVisited => ("#ffffff", "#aaa", "not visited".to_string()),
-                };
-                let dash = if v == Verdict::NotVisited {
-                    r#" stroke-dasharray="4 3""#
-                } else {
-                    ""
-                };
-                let _ = writeln!(
-                    svg,
-                    r#"<rect x="{left}" y="{y}" width="{box_width}" height="{}" rx="4" fill="{fill}" stroke="{stroke}" stroke-width="1.5"{dash}/>"#,
-                    row_height - 8
-                );
-                let _ = writeln!(
-                    svg,
-                    r##"<text x="{}" y="{}" text-anchor="end" fill="#333">{}</text>"##,
-                    left - 80,
-                    y + 23,
-                    hex(*offset)
-                );
-                let _ = writeln!(
-                    svg,
-                    r#"<text x="{}" y="{}">in_use={}  size={}  pool={}</text>"#,
-                    left + 12,
-                    y + 23,
-                    words[0],
-                    words[1],
-                    words[2]
-                );
-                let _ = writeln!(
-                    svg,
-                    r#"<text x="{}" y="{}" fill="{stroke}">{}</text>"#,
-                    left + box_width + 16,
-                    y + 23,
-                    escape(&note)
+            Row::Block(offset, header) => {
+                render_block(
+                    &mut svg,
+                    row_top(i),
+                    *offset,
+                    *header,
+                    walk.verdict(*offset),
+                    &asked,
                 );
             }
-            Row::Gap(folded) => {
-                let count = |want: Verdict| folded.iter().filter(|&&v| v == want).count();
-                let _ = writeln!(
-                    svg,
-                    r##"<text x="{}" y="{}" fill="#555">... {} more blocks: {} in use, {} too small, {} not visited ...</text>"##,
-                    left + 12,
-                    y + 23,
-                    folded.len(),
-                    count(Verdict::InUse),
-                    count(Verdict::TooSmall),
-                    count(Verdict::NotVisited)
-                );
-            }
+            Row::Folded(verdicts) => render_folded(&mut svg, row_top(i), verdicts),
         }
     }
-    // memory_end, where %rcx stands.
-    let end_y = top + rows.len() * row_height;
-    let end_text = walk.end.map_or("?".to_string(), hex);
-    let _ = writeln!(
-        svg,
-        r##"<line x1="{}" y1="{end_y}" x2="{}" y2="{end_y}" stroke="#b00" stroke-width="2.5"/>"##,
-        left - 20,
-        // Ends before the label at `left + box_width + 16` starts.
-        left + box_width + 8
-    );
-    let _ = writeln!(
-        svg,
-        r##"<text x="{}" y="{}" fill="#b00" font-weight="bold">%rcx = memory_end = {end_text}{}</text>"##,
-        left + box_width + 16,
-        end_y + 5,
-        if walk.reached_end {
-            " = %rsi: the walk reached the end"
-        } else {
-            ""
-        }
-    );
-    if walk.reached_end {
-        let y = end_y + 8;
-        let _ = writeln!(
-            svg,
-            r##"<rect x="{left}" y="{y}" width="{box_width}" height="{}" rx="4" fill="#dbe8ff" stroke="#1f4e9c" stroke-dasharray="6 3"/>"##,
-            row_height - 8
-        );
-        let _ = writeln!(
-            svg,
-            r#"<text x="{}" y="{}">new: in_use=1  size={wanted}  pool={pool}</text>"#,
-            left + 12,
-            y + 23
-        );
-        let _ = writeln!(
-            svg,
-            r##"<text x="{}" y="{}" fill="#1f4e9c">je allocate_move_break: the break moves, new block at {}</text>"##,
-            left + box_width + 16,
-            y + 23,
-            walk.appended.map_or("?".to_string(), hex)
-        );
+    let end_y = row_top(rows.len());
+    render_end(&mut svg, end_y, &walk, &asked);
+    render_hops(&mut svg, &walk, &row_of, end_y);
+    if let Some(headers) = headers.filter(|h| h.truncated) {
+        svg.element("text")
+            .attr("x", MARGIN)
+            .attr("y", height - 20)
+            .attr("fill", END_RED)
+            .text(format_args!(
+                "(only the first {} headers were read)",
+                headers.blocks.len()
+            ));
     }
-    // %rsi's hops, as arcs on the left (a visit at memory_end is the line).
+    svg.finish()
+}
+
+/// A header's three words as a [`Header`].
+fn header([in_use, size, pool]: [u64; 3]) -> Header {
+    Header {
+        in_use,
+        size,
+        pool,
+        unused: 0,
+    }
+}
+
+/// The three lines above the rows: the call, the registers it set, the hops.
+fn render_title(svg: &mut Svg, op: &Operation, walk: &Walk, asked: &Asked) {
+    svg.element("text")
+        .attr("x", MARGIN)
+        .attr("y", 28)
+        .attr("font-size", 17)
+        .attr("font-weight", "bold")
+        .markup(&format!(
+            "op {}: {} - run.s's first-fit walk, step by step",
+            op.number,
+            escape(&op.call)
+        ));
+    svg.element("text")
+        .attr("x", MARGIN)
+        .attr("y", 52)
+        .text(format_args!(
+            "%r10 = {} (pool); %rdx = {} (size + 32-byte header); offsets from the heap start",
+            asked.pool, asked.wanted
+        ));
+    svg.element("text")
+        .attr("x", MARGIN)
+        .attr("y", 74)
+        .attr("fill", "#555")
+        .text(format_args!(
+            "%rsi visits {} header(s), hopping with addq 8(%rsi), %rsi (arrows); header words \
+             as they were before the walk",
+            walk.visits.len() - usize::from(walk.reached_end)
+        ));
+}
+
+/// How a verdict is drawn: fill, stroke, and the note right of the box.
+fn verdict_style(
+    verdict: Verdict,
+    size: u64,
+    asked: &Asked,
+) -> (&'static str, &'static str, String) {
+    let Asked { wanted, pool } = asked;
+    match verdict {
+        Verdict::InUse => ("#e6e6e6", "#777", "skipped: in use (jne taken)".to_string()),
+        Verdict::TooSmall => (
+            "#ffe2b8",
+            "#c77700",
+            format!("skipped: too small, size {size} < {wanted} (jb taken)"),
+        ),
+        Verdict::Chosen => (
+            "#c9f0c4",
+            "#2c8a1f",
+            format!("walk stops: free, size {size} >= {wanted}: in_use := 1, pool := {pool}"),
+        ),
+        Verdict::NotVisited => ("#ffffff", "#aaa", "not visited".to_string()),
+    }
+}
+
+/// One block's row: its offset, its header words in a box coloured by the
+/// verdict, and the verdict in words.
+fn render_block(svg: &mut Svg, y: usize, offset: i128, h: Header, verdict: Verdict, asked: &Asked) {
+    let (fill, stroke, note) = verdict_style(verdict, h.size, asked);
+    let dash = (verdict == Verdict::NotVisited).then_some("4 3");
+    svg.element("rect")
+        .attr("x", BOX_LEFT)
+        .attr("y", y)
+        .attr("width", BOX_WIDTH)
+        .attr("height", BOX_HEIGHT)
+        .attr("rx", 4)
+        .attr("fill", fill)
+        .attr("stroke", stroke)
+        .attr("stroke-width", 1.5)
+        .attr_if("stroke-dasharray", dash)
+        .empty();
+    let baseline = y + ROW_BASELINE;
+    svg.element("text")
+        .attr("x", OFFSET_RIGHT)
+        .attr("y", baseline)
+        .attr("text-anchor", "end")
+        .attr("fill", "#333")
+        .text(Offset(offset));
+    svg.element("text")
+        .attr("x", WORDS_LEFT)
+        .attr("y", baseline)
+        .text(format_args!(
+            "in_use={}  size={}  pool={}",
+            h.in_use, h.size, h.pool
+        ));
+    svg.element("text")
+        .attr("x", NOTE_LEFT)
+        .attr("y", baseline)
+        .attr("fill", stroke)
+        .text(note);
+}
+
+/// A row of folded blocks: how many, and what the walk did at them.
+fn render_folded(svg: &mut Svg, y: usize, verdicts: &[Verdict]) {
+    let count = |want: Verdict| verdicts.iter().filter(|&&v| v == want).count();
+    svg.element("text")
+        .attr("x", WORDS_LEFT)
+        .attr("y", y + ROW_BASELINE)
+        .attr("fill", "#555")
+        .text(format_args!(
+            "... {} more blocks: {} in use, {} too small, {} not visited ...",
+            verdicts.len(),
+            count(Verdict::InUse),
+            count(Verdict::TooSmall),
+            count(Verdict::NotVisited)
+        ));
+}
+
+/// memory_end, where `%rcx` stands, and the block the break's move adds
+/// when the walk reached it.
+fn render_end(svg: &mut Svg, end_y: usize, walk: &Walk, asked: &Asked) {
+    svg.element("line")
+        .attr("x1", END_LINE_LEFT)
+        .attr("y1", end_y)
+        .attr("x2", END_LINE_RIGHT)
+        .attr("y2", end_y)
+        .attr("stroke", END_RED)
+        .attr("stroke-width", 2.5)
+        .empty();
+    let end = walk.end.map_or("?".to_string(), |e| Offset(e).to_string());
+    let reached = if walk.reached_end {
+        " = %rsi: the walk reached the end"
+    } else {
+        ""
+    };
+    svg.element("text")
+        .attr("x", NOTE_LEFT)
+        .attr("y", end_y + 5)
+        .attr("fill", END_RED)
+        .attr("font-weight", "bold")
+        .text(format_args!("%rcx = memory_end = {end}{reached}"));
+    if !walk.reached_end {
+        return;
+    }
+    let y = end_y + 8;
+    svg.element("rect")
+        .attr("x", BOX_LEFT)
+        .attr("y", y)
+        .attr("width", BOX_WIDTH)
+        .attr("height", BOX_HEIGHT)
+        .attr("rx", 4)
+        .attr("fill", "#dbe8ff")
+        .attr("stroke", WALK_BLUE)
+        .attr("stroke-dasharray", "6 3")
+        .empty();
+    svg.element("text")
+        .attr("x", WORDS_LEFT)
+        .attr("y", y + ROW_BASELINE)
+        .text(format_args!(
+            "new: in_use=1  size={}  pool={}",
+            asked.wanted, asked.pool
+        ));
+    let appended = walk
+        .appended
+        .map_or("?".to_string(), |a| Offset(a).to_string());
+    svg.element("text")
+        .attr("x", NOTE_LEFT)
+        .attr("y", y + ROW_BASELINE)
+        .attr("fill", WALK_BLUE)
+        .text(format_args!(
+            "je allocate_move_break: the break moves, new block at {appended}"
+        ));
+}
+
+/// `%rsi`'s hops, as arcs on the left from box to box (a visit at
+/// memory_end is the end line), and its name at the last box it stood at.
+fn render_hops(svg: &mut Svg, walk: &Walk, row_of: &BTreeMap<i128, usize>, end_y: usize) {
     let centres: Vec<usize> = walk
         .visits
         .iter()
         .map(|v| match (walk.end, row_of.get(v)) {
             (Some(end), _) if end == *v => end_y,
-            (_, Some(&row)) => top + row * row_height + (row_height - 8) / 2,
+            (_, Some(&row)) => row_top(row) + BOX_HEIGHT / 2,
             _ => end_y,
         })
         .collect();
     for pair in centres.windows(2) {
         let (from, to) = (pair[0], pair[1]);
         if from == to {
-            continue; // inside a folded gap row
+            continue; // inside a folded row
         }
-        let bulge = left as i64 - 30 - (((to as i64 - from as i64).abs() / 6).min(40));
-        let _ = writeln!(
-            svg,
-            r##"<path d="M{} {from} C{bulge} {from} {bulge} {to} {} {to}" fill="none" stroke="#1f4e9c" stroke-width="1.6" marker-end="url(#arrow)"/>"##,
-            left - 2,
-            left - 2
-        );
+        let extra = ((to as i64 - from as i64).abs() / 6).min(ARC_MAX_EXTRA_BULGE);
+        let bulge = BOX_LEFT as i64 - ARC_BULGE - extra;
+        svg.element("path")
+            .attr(
+                "d",
+                format_args!("M{ARC_X} {from} C{bulge} {from} {bulge} {to} {ARC_X} {to}"),
+            )
+            .attr("fill", "none")
+            .attr("stroke", WALK_BLUE)
+            .attr("stroke-width", 1.6)
+            .attr("marker-end", "url(#arrow)")
+            .empty();
     }
     if let Some(&last) = centres.last().filter(|&&c| c != end_y) {
-        let _ = writeln!(
-            svg,
-            r##"<text x="{}" y="{}" fill="#1f4e9c" font-weight="bold" text-anchor="end">%rsi</text>"##,
-            left + box_width - 10,
-            last + 5
-        );
+        svg.element("text")
+            .attr("x", BOX_LEFT + BOX_WIDTH - 10)
+            .attr("y", last + 5)
+            .attr("fill", WALK_BLUE)
+            .attr("font-weight", "bold")
+            .attr("text-anchor", "end")
+            .text("%rsi");
     }
-    if headers.truncated {
-        let _ = writeln!(
-            svg,
-            r##"<text x="16" y="{}" fill="#b00">(only the first {} headers were read)</text>"##,
-            height - 20,
-            headers.blocks.len()
-        );
-    }
-    svg.push_str("</svg>\n");
-    svg
 }
