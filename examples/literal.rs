@@ -5,7 +5,7 @@
 //! step by step into the crate.
 //!
 //! ```text
-//! cargo run --example literal                 # run.c: the seed's two lines
+//! cargo run --example literal                 # run.c: the seed's two lines (the heap start on stderr)
 //! cargo run --example literal -- garbage      # tests/c/repro_garbage.c: garbage on a pipe
 //! cargo run --example literal -- malloc-crash # tests/c/repro_malloc_crash.c: SIGSEGV in malloc
 //! ```

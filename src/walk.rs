@@ -57,8 +57,9 @@ pub unsafe fn allocate_loop(
     let found: *mut u8;
     // SAFETY: the caller guarantees that every header from memory_start on is
     // valid and that the sizes lead to exactly memory_end, so every load and
-    // store below stays inside the heap and the loop ends. The block clobbers
-    // only rsi (declared) and the flags (asm! assumes flags are clobbered).
+    // store below stays inside the heap and the loop ends. The block writes
+    // rsi and rax (both declared) and the flags (asm! assumes flags are
+    // clobbered).
     unsafe {
         asm!(
             // allocate_loop:
