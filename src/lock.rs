@@ -31,7 +31,9 @@
 //!   lock *for* `fork` and no call of its own is inside the heap, its calls
 //!   go through: each marks the word with [`FORK_CALL`] while it runs and
 //!   clears it when done, and the fork's hold stays. A call while that mark
-//!   is set is re-entry, reported as above.
+//!   is set is re-entry, reported as above. A handler may fork again: the
+//!   lock counts the forks that hold it, and each fork's parent and child
+//!   handlers give back only that fork's hold.
 //! * **No `malloc`.** The lock is one atomic word and the `futex` syscall,
 //!   so taking it can never move the program break.
 //!
@@ -57,7 +59,7 @@
 use core::cell::UnsafeCell;
 use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 /// The lock is free.
 const UNLOCKED: usize = 0;
@@ -108,8 +110,10 @@ pub struct Lock<T> {
     /// and [`FORK_CALL`]; [`FIRST_USE`] before the first lock of a lock with
     /// a hook.
     word: AtomicUsize,
-    /// Set by [`fork_prepare`](Lock::fork_prepare) when it took the lock.
-    taken_for_fork: AtomicBool,
+    /// How many `fork`s hold the lock: [`fork_prepare`](Lock::fork_prepare)
+    /// took it (1), and more when a `fork` handler forks again. Only the
+    /// holder reads or writes it.
+    forks_holding: AtomicUsize,
     /// Runs before the lock is first taken (see [`Lock::with_first_use`]).
     first_use: Option<fn()>,
     value: UnsafeCell<T>,
@@ -140,7 +144,7 @@ impl<T> Lock<T> {
     pub const fn new(value: T) -> Self {
         Lock {
             word: AtomicUsize::new(UNLOCKED),
-            taken_for_fork: AtomicBool::new(false),
+            forks_holding: AtomicUsize::new(0),
             first_use: None,
             value: UnsafeCell::new(value),
         }
@@ -156,7 +160,7 @@ impl<T> Lock<T> {
     pub const fn with_first_use(value: T, hook: fn()) -> Self {
         Lock {
             word: AtomicUsize::new(FIRST_USE),
-            taken_for_fork: AtomicBool::new(false),
+            forks_holding: AtomicUsize::new(0),
             first_use: Some(hook),
             value: UnsafeCell::new(value),
         }
@@ -184,8 +188,8 @@ impl<T> Lock<T> {
     /// (see the [module docs](self)); anything else is re-entry.
     #[cold]
     fn lock_during_fork(&self) -> Result<LockGuard<'_, T>, Reentered> {
-        // Only the holder, this thread, sets taken_for_fork and FORK_CALL.
-        if self.taken_for_fork.load(Ordering::Relaxed)
+        // Only the holder, this thread, changes forks_holding and FORK_CALL.
+        if self.forks_holding.load(Ordering::Relaxed) != 0
             && self.word.fetch_or(FORK_CALL, Ordering::Relaxed) & FORK_CALL == 0
         {
             return Ok(self.guard(true));
@@ -313,31 +317,46 @@ impl<T> Lock<T> {
     }
 
     /// The `pthread_atfork` *prepare* handler: take the lock before `fork`,
-    /// unless the forking thread holds it already.
+    /// unless the forking thread holds it already: for an outer `fork` (a
+    /// `fork` handler that forks again), which then holds it for one more;
+    /// or through a guard (a `fork` under the lock), which keeps it.
     pub fn fork_prepare(&self) {
         if self.is_held_by_this_thread() {
+            if self.forks_holding.load(Ordering::Relaxed) != 0 {
+                self.forks_holding.fetch_add(1, Ordering::Relaxed);
+            }
             return;
         }
         let me = this_thread();
         if !self.try_acquire(me) {
             self.acquire_contended(me);
         }
-        self.taken_for_fork.store(true, Ordering::Relaxed);
+        self.forks_holding.store(1, Ordering::Relaxed);
     }
 
-    /// The *parent* handler: give back what [`fork_prepare`](Lock::fork_prepare) took.
+    /// The *parent* handler: give back what [`fork_prepare`](Lock::fork_prepare)
+    /// took, once no `fork` holds the lock any more.
     pub fn fork_parent(&self) {
-        if self.taken_for_fork.swap(false, Ordering::Relaxed) {
+        if self.fork_ended() {
             self.release();
         }
     }
 
     /// The *child* handler: the child is single-threaded, so no one sleeps
-    /// on the lock; reset it if prepare took it.
+    /// on the lock; reset it once no `fork` holds it any more.
     pub fn fork_child(&self) {
-        if self.taken_for_fork.swap(false, Ordering::Relaxed) {
+        if self.fork_ended() {
             self.word.store(UNLOCKED, Ordering::Release);
         }
+    }
+
+    /// One `fork` that holds the lock is over; whether it was the last.
+    fn fork_ended(&self) -> bool {
+        let forks = self.forks_holding.load(Ordering::Relaxed);
+        if forks != 0 {
+            self.forks_holding.store(forks - 1, Ordering::Relaxed);
+        }
+        forks == 1
     }
 }
 
@@ -450,6 +469,7 @@ mod tests {
     /// its first-use state; later locks do not run it again.
     #[test]
     fn the_first_use_hook_finishes_before_anyone_holds_the_lock() {
+        use std::sync::atomic::AtomicBool;
         use std::sync::atomic::Ordering::SeqCst;
         static CALLS: AtomicUsize = AtomicUsize::new(0);
         static FINISHED: AtomicBool = AtomicBool::new(false);
@@ -528,5 +548,39 @@ mod tests {
         let guard = lock.lock().unwrap();
         assert_eq!(lock.lock().err(), Some(Reentered), "no fork: re-entry");
         drop(guard);
+    }
+
+    /// A `fork` handler that forks again: the inner fork's prepare finds
+    /// the lock held for the outer one and holds it once more; the inner
+    /// fork's parent and child handlers give back only that, and the outer
+    /// fork's hold (and a call made during it) survive until its own.
+    #[test]
+    fn a_fork_inside_a_fork_handler_keeps_the_outer_hold() {
+        let lock = Lock::new(0u64);
+        lock.fork_prepare(); // the outer fork
+        let call = lock.lock().expect("a call during the outer fork");
+        lock.fork_prepare(); // a handler forks again
+        lock.fork_parent(); // the inner fork is over in the parent
+        assert!(lock.is_held_by_this_thread(), "the outer hold stays");
+        std::thread::scope(|scope| {
+            let other = scope.spawn(|| drop(lock.lock().unwrap()));
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            assert!(!other.is_finished(), "another thread got in");
+            drop(call);
+            assert!(lock.is_held_by_this_thread());
+            lock.fork_parent(); // the outer fork is over
+            other.join().unwrap();
+        });
+        assert!(!lock.is_held_by_this_thread());
+        // The child's side: the inner child keeps the outer hold too.
+        lock.fork_prepare();
+        lock.fork_prepare();
+        lock.fork_child();
+        assert!(lock.is_held_by_this_thread(), "the inner child keeps it");
+        lock.fork_child();
+        assert!(
+            lock.try_lock().is_some(),
+            "free once the outer fork is over"
+        );
     }
 }

@@ -50,18 +50,19 @@
 //!
 //! The first [`lock`] registers `pthread_atfork` handlers (before the heap
 //! first reads the break, since registering may call `malloc`), as glibc's
-//! `malloc` does for its arenas. In a process with threads, the forking
-//! thread takes the heap's lock before `fork` and both processes release it
-//! after, so a child forked while another thread was inside the heap can use
-//! it; in a single-threaded process no lock is taken (no other thread can be
-//! inside the heap). If the forking thread holds the lock itself (a `fork`
-//! inside a callback), it keeps it in both processes and releases it as
-//! usual. Other libraries' `fork` handlers may call the heap on the forking
-//! thread, in prepare, parent and child, whether they were registered before
-//! or after the heap's own (see the `lock` module). One window remains that
-//! only glibc could close: a `fork` that started before the registration
-//! (glibc runs the handlers it had when the fork began) while another thread
-//! then takes the heap's lock leaves the child a held lock.
+//! `malloc` does for its arenas: the forking thread takes the heap's lock
+//! before `fork` and both processes release it after, so a child forked
+//! while another thread was inside the heap can use it. If the forking
+//! thread holds the lock itself (a `fork` inside a callback), it keeps it in
+//! both processes and releases it as usual. Other libraries' `fork` handlers
+//! may call the heap on the forking thread, in prepare, parent and child,
+//! whether they were registered before or after the heap's own, and may
+//! fork again (see the `lock` module). Two windows remain that only glibc
+//! could close: a `fork` that started before the registration (glibc runs
+//! the handlers it had when the fork began) while another thread then takes
+//! the heap's lock leaves the child a held lock; and a `fork` handler that
+//! makes the heap's *first* call registers the heap's handlers from inside a
+//! `fork`, which glibc 2.36 allows (older versions may not).
 //!
 //! # Re-entry
 //!
@@ -120,13 +121,13 @@ static FORK_HANDLERS_REGISTERED: AtomicBool = AtomicBool::new(false);
 /// The thread registering them, as `pid << 32 | tid`, 0 if none.
 static FORK_HANDLERS_REGISTRANT: AtomicU64 = AtomicU64::new(0);
 
-/// Takes the heap's lock for `fork`, unless the process is single-threaded
-/// (as glibc's `malloc` does): then no other thread can be inside the heap,
-/// and other libraries' handlers find the lock as this thread left it.
+/// Takes the heap's lock for `fork`, in single-threaded processes too: a
+/// later prepare handler (another library's, registered before the heap's)
+/// may start a thread that uses the heap, and that thread must wait until
+/// the fork is over. The forking thread's own calls go through (see the
+/// `lock` module).
 extern "C" fn fork_prepare() {
-    if !program_break::libc_single_threaded() {
-        PROCESS_HEAP.fork_prepare();
-    }
+    PROCESS_HEAP.fork_prepare();
 }
 
 extern "C" fn fork_parent() {

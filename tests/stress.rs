@@ -154,6 +154,30 @@ fn another_librarys_fork_handlers_use_the_heap() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// Another library's prepare handler (registered before the heap's first
+/// use, so it runs after the heap's prepare) forks again while two threads
+/// work the heap: the inner fork gives back only its own hold, so no worker
+/// is inside the heap at the outer fork and every outer child can allocate
+/// (10 of 10 outer children hung when the lock counted forks with one flag).
+#[test]
+fn a_fork_inside_another_librarys_prepare_handler() {
+    let exe = c_program("fork_inside_prepare");
+    stress("fork inside prepare", &exe, 2, |_| {
+        vec!["1".to_string(), "10".to_string()]
+    });
+}
+
+/// Another library's prepare handler starts the process's first thread,
+/// which works the heap: the heap's prepare already holds the lock (it takes
+/// it in single-threaded processes too), so the child can allocate (the
+/// first child hung in 2 of 3 runs when no lock was taken while
+/// single-threaded).
+#[test]
+fn a_thread_started_by_another_librarys_prepare_handler() {
+    let exe = c_program("thread_from_prepare");
+    stress("thread from prepare", &exe, 3, |_| vec!["5".to_string()]);
+}
+
 #[test]
 fn ten_thousand_appends_between_main_arena_growths() {
     let exe = c_program("stress_long_run");

@@ -93,7 +93,11 @@ impl<S: BreakSource> Heap<S> {
     /// Records an empty segment at `start` (room was reserved).
     fn record_segment(&mut self, start: *mut u8) {
         let number = self.segments.len();
-        let position = self.first_segment_above(start as usize - 1);
+        let segments = self.segments();
+        let position = self
+            .by_address
+            .as_slice()
+            .partition_point(|&i| segments[i].start < start);
         let reserved = "reserve_segment made room";
         self.segments.push(Segment::at(start)).expect(reserved);
         self.by_address.insert(position, number).expect(reserved);

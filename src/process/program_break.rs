@@ -44,7 +44,7 @@ unsafe fn break_now() -> *mut u8 {
 }
 
 /// Whether glibc says the process is (and always was) single-threaded.
-pub(super) fn libc_single_threaded() -> bool {
+fn libc_single_threaded() -> bool {
     // SAFETY: a byte glibc exports for exactly this question. While it is
     // non-zero only the calling thread exists, so nothing writes it
     // concurrently; once zero, glibc never writes it again.
