@@ -6,6 +6,7 @@
 //! Each case runs in a child process of its own, on its main thread, and
 //! checks that it is the only thread (`support::child_cases`).
 //!
+mod limits;
 mod support;
 
 use std::time::Duration;
@@ -122,30 +123,15 @@ impl Snapshot {
 }
 
 fn data_limit() -> libc::rlimit {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one rlimit.
-    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_DATA, &mut limit) }, 0);
-    limit
+    limits::limit(libc::RLIMIT_DATA)
 }
 
 fn set_data_limit(soft: u64) {
-    let limit = libc::rlimit {
-        rlim_cur: soft,
-        rlim_max: data_limit().rlim_max,
-    };
-    // SAFETY: setrlimit reads one rlimit.
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_DATA, &limit) }, 0);
+    limits::set_soft_limit(libc::RLIMIT_DATA, soft);
 }
 
-/// VmData of this process, in bytes.
 fn vm_data() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmData:")).unwrap();
-    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kib * 1024
+    limits::vm_status("VmData")
 }
 
 // ---------------------------------------------------------------------------

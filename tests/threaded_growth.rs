@@ -10,11 +10,13 @@
 //! heap's safe methods alike; `cargo test --features indexed-fit` runs them on
 //! the indexed build too.
 
+mod limits;
 mod support;
 
 use brk_pools::c_abi::{allocate, deallocate, deallocate_pool};
 use brk_pools::process;
 use brk_pools::process::PROCESS_RESERVATION;
+use limits::{limit, set_soft_limit, vm_status};
 
 const CASES: &[support::child_cases::Case] = &[
     (
@@ -89,42 +91,16 @@ fn reservations_filled_to_the_end_then_small_appends() {
     );
 }
 
-fn address_space_limit() -> libc::rlimit {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one rlimit.
-    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut limit) }, 0);
-    limit
-}
-
-fn set_address_space_limit(limit: libc::rlimit) {
-    // SAFETY: setrlimit reads one rlimit.
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &limit) }, 0);
-}
-
-/// VmSize of this process, in bytes.
-fn vm_size() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmSize:")).unwrap();
-    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kib * 1024
-}
-
 /// Under an address-space limit 32 MiB above what the process uses, page-sized
 /// appends use most of that room (reservations shrink to what the limit
 /// leaves); the first refusal returns NULL and changes nothing; once the limit
 /// is raised, appends succeed again.
 fn address_space_limit_lowered_then_raised() {
     const PAGE_BLOCK: i32 = 4096 - 32;
-    let old = address_space_limit();
+    let old = limit(libc::RLIMIT_AS).rlim_cur;
     let mut pointers = Vec::with_capacity(16 * 1024);
     let blocks_before = process::lock().blocks().count();
-    set_address_space_limit(libc::rlimit {
-        rlim_cur: vm_size() + (32 << 20),
-        rlim_max: old.rlim_max,
-    });
+    set_soft_limit(libc::RLIMIT_AS, vm_status("VmSize") + (32 << 20));
     loop {
         let block = allocate(3, PAGE_BLOCK);
         if block.is_null() || pointers.len() == pointers.capacity() {
@@ -133,7 +109,7 @@ fn address_space_limit_lowered_then_raised() {
         pointers.push(block);
     }
     let blocks_at_refusal = process::lock().blocks().count();
-    set_address_space_limit(old);
+    set_soft_limit(libc::RLIMIT_AS, old);
     println!(
         "{} page-sized appends under the limit ({} MiB of 32)",
         pointers.len(),

@@ -157,7 +157,6 @@ const MARGIN: usize = 16;
 const BOX_LEFT: usize = 190;
 const BOX_WIDTH: usize = 330;
 const WIDTH: usize = 1080;
-/// Right edge of the offsets, left of the boxes.
 const OFFSET_RIGHT: usize = BOX_LEFT - 80;
 /// Left edge of the words inside a box, and of the notes right of it.
 const WORDS_LEFT: usize = BOX_LEFT + 12;
