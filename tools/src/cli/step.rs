@@ -184,7 +184,7 @@ fn rebuild_command() -> String {
 fn rebuild_hint() -> String {
     format!(
         "build the library with `{}` in the brk-pools checkout this command was built from \
-         (building the brk-pools binary alone does not refresh libbrk_pools.a), or pass \
+         (building the brk-pools binary alone may leave libbrk_pools.a as it was), or pass \
          --port-lib PATH",
         rebuild_command()
     )
