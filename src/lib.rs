@@ -169,6 +169,7 @@ pub mod pools;
 pub mod process;
 pub mod render;
 pub mod source;
+mod threads;
 pub mod walk;
 
 pub use error::{Error, Refusal};

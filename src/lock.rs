@@ -9,11 +9,22 @@
 //!   `PoolBox` dropped inside `Pools::inspect`, a C ABI call made while
 //!   `process::lock()` is held, a signal handler that allocates while its
 //!   thread is inside the heap) gets [`Reentered`] at once instead of waiting
-//!   for itself forever. Taking and releasing the lock each change the word
-//!   in one atomic instruction, so there is no moment at which the lock is
-//!   held but its owner unknown. That is all it detects: *this* lock, held
-//!   by *this* thread. It does not make the heap async-signal-safe (see
+//!   for itself forever. Taking and releasing the lock each write the
+//!   word once, so there is no moment at which the lock is held but its
+//!   owner unknown. That is all it detects: *this* lock, held by *this*
+//!   thread. It does not make the heap async-signal-safe (see
 //!   [`process`](crate::process#signals)).
+//! * **No atomic instruction while the process is single-threaded.** A
+//!   `lock cmpxchg` and an `xchg` cost about as much as the rest of a
+//!   reusing `allocate`. While glibc says the process has never had a
+//!   second thread ([`crate::threads`]), nobody can race for the word: a
+//!   plain load and store take the lock and a plain store releases it, as
+//!   glibc's `malloc` skips its arena lock then. The word means the same in
+//!   both modes, so re-entry is still caught, and a thread created while
+//!   the lock is held (from under [`process::lock`](crate::process::lock),
+//!   or by another library's `fork` handler) finds it held: the release
+//!   reads the flag again and, the process being threaded now, releases
+//!   with `xchg` and wakes the new thread if it sleeps.
 //! * **`fork`.** A child has only the thread that called `fork`. If another
 //!   thread held the process heap's lock at that moment, the child's copy
 //!   stays locked for good. [`Lock::fork_prepare`], [`Lock::fork_parent`] and
@@ -49,7 +60,8 @@
 //! (at least 8-aligned) when it is held, with bit 0 set once another thread
 //! may sleep on it and bit 2 while a call made during `fork` runs. Taking a
 //! free lock is one `lock cmpxchg` of 0 to the thread pointer; releasing it
-//! one `xchg` with 0, which also says whether to wake a sleeper. A call made
+//! one `xchg` with 0, which also says whether to wake a sleeper (in a
+//! single-threaded process: a load and a store, and a store). A call made
 //! during `fork` gets a guard that says so, and its release clears bit 2
 //! instead. Sleepers wait on the word's low 32 bits (a futex is
 //! 32 bits wide): a thread sleeps only while those bits show a holder with
@@ -59,7 +71,9 @@
 use core::cell::UnsafeCell;
 use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicUsize, Ordering, compiler_fence};
+
+use crate::threads::single_threaded;
 
 /// The lock is free.
 const UNLOCKED: usize = 0;
@@ -239,9 +253,30 @@ impl<T> Lock<T> {
     /// Takes the lock for `me` if it is free.
     #[inline]
     fn try_acquire(&self, me: usize) -> bool {
+        if single_threaded() {
+            return self.try_acquire_single_threaded(me);
+        }
         self.word
             .compare_exchange(UNLOCKED, me, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
+    }
+
+    /// [`try_acquire`](Lock::try_acquire) while no other thread exists: a
+    /// plain load and store. The only code that can run between them is a
+    /// signal handler on this thread, and it leaves the word as it found
+    /// it (free) before this thread goes on; one that lands after the store
+    /// finds the lock held by its own thread: re-entry, as always.
+    #[inline(always)]
+    fn try_acquire_single_threaded(&self, me: usize) -> bool {
+        if self.word.load(Ordering::Relaxed) != UNLOCKED {
+            return false;
+        }
+        self.word.store(me, Ordering::Relaxed);
+        // The holder's accesses to the value stay after the store in the
+        // compiled code, where a signal handler on this thread sees the
+        // lock held. (A compiler fence emits no instruction.)
+        compiler_fence(Ordering::SeqCst);
+        true
     }
 
     /// [`try_acquire`](Lock::try_acquire), and when the lock is held by
@@ -301,10 +336,15 @@ impl<T> Lock<T> {
     }
 
     /// Releases the lock: one `xchg`, which also says whether to wake a
-    /// sleeper.
+    /// sleeper; a plain store while the process is single-threaded (nobody
+    /// sleeps). The flag is read here, not remembered from the lock: a
+    /// thread created while the lock was held may be asleep on it.
     #[inline]
     fn release(&self) {
-        if self.word.swap(UNLOCKED, Ordering::Release) & SLEEPERS != 0 {
+        if single_threaded() {
+            // Release: the holder's accesses stay before the store.
+            self.word.store(UNLOCKED, Ordering::Release);
+        } else if self.word.swap(UNLOCKED, Ordering::Release) & SLEEPERS != 0 {
             futex_wake_one(&self.word);
         }
     }

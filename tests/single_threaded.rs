@@ -47,6 +47,14 @@ const CASES: &[(&str, fn())] = &[
         "fork_while_this_thread_holds_the_lock",
         fork_while_this_thread_holds_the_lock,
     ),
+    (
+        "the_plain_lock_still_reports_reentry",
+        the_plain_lock_still_reports_reentry,
+    ),
+    (
+        "a_thread_created_under_the_plain_lock_waits_for_it",
+        a_thread_created_under_the_plain_lock_waits_for_it,
+    ),
 ];
 
 fn threads() -> usize {
@@ -502,6 +510,74 @@ fn fork_while_this_thread_holds_the_lock() {
         );
     });
     drop(pool);
+}
+
+/// While the process is single-threaded the lock is taken with a plain load
+/// and store; re-entry is still reported: from Rust, from the C ABI, and from
+/// a signal handler that interrupts this thread while it holds the lock.
+fn the_plain_lock_still_reports_reentry() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static HANDLER_GOT: AtomicUsize = AtomicUsize::new(usize::MAX);
+    extern "C" fn allocate_in_handler(_: libc::c_int) {
+        let block = brk_pools::c_abi::allocate(3, 40);
+        HANDLER_GOT.store(block as usize, Ordering::SeqCst);
+    }
+    // SAFETY: the handler is a plain function that lives for the whole
+    // program; raise delivers it on this thread before it returns.
+    let raise_usr1 = || unsafe {
+        HANDLER_GOT.store(usize::MAX, Ordering::SeqCst);
+        assert_eq!(libc::raise(libc::SIGUSR1), 0);
+        HANDLER_GOT.load(Ordering::SeqCst)
+    };
+    // SAFETY: as above.
+    let previous = unsafe {
+        libc::signal(
+            libc::SIGUSR1,
+            allocate_in_handler as *const () as libc::sighandler_t,
+        )
+    };
+    assert_ne!(previous, libc::SIG_ERR);
+
+    let heap = process::lock();
+    assert_eq!(threads(), 1, "the lock was taken single-threaded");
+    assert_eq!(
+        process::lock_unless_reentered().err(),
+        Some(Error::LockHeldByThisThread)
+    );
+    assert!(brk_pools::c_abi::allocate(3, 40).is_null());
+    assert_eq!(raise_usr1(), 0, "the handler got a block from a held heap");
+    drop(heap);
+
+    let block = raise_usr1();
+    assert!(block != 0 && block != usize::MAX, "the handler got nothing");
+    brk_pools::c_abi::deallocate(block as *mut libc::c_void);
+    assert_eq!(threads(), 1);
+}
+
+/// A thread created while this thread holds the lock (taken single-threaded,
+/// with plain stores) finds it held, waits, and is woken by the release,
+/// which sees that the process has a thread now.
+fn a_thread_created_under_the_plain_lock_waits_for_it() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    // SAFETY: alarm has no preconditions; it ends the case if the new
+    // thread is never woken.
+    unsafe { libc::alarm(10) };
+    let heap = process::lock();
+    let got_block = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let other = scope.spawn(|| {
+            let block = brk_pools::c_abi::allocate(4, 48) as usize;
+            got_block.store(true, Ordering::SeqCst);
+            block
+        });
+        // Long enough for the other thread to spin and go to sleep.
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(!got_block.load(Ordering::SeqCst), "it did not wait");
+        drop(heap);
+        assert_ne!(other.join().unwrap(), 0);
+    });
+    // SAFETY: as above; cancels the alarm.
+    unsafe { libc::alarm(0) };
 }
 
 /// Waits for `pid`; its exit code, or 128 + the signal that ended it.

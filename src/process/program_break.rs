@@ -5,16 +5,13 @@ use core::ptr;
 
 use crate::error::Refusal;
 use crate::source::{Arena, BreakSource};
+use crate::threads::single_threaded;
 
-// Both are `static mut`: glibc writes them while Rust code runs, and the
-// Reference makes it undefined behaviour to mutate an immutable extern
-// static once Rust code runs (items.extern.static). They are only read,
-// through raw pointers, with volatile reads.
+// `static mut`: glibc writes it while Rust code runs, and the Reference
+// makes it undefined behaviour to mutate an immutable extern static once
+// Rust code runs (items.extern.static). It is only read, through a raw
+// pointer, with volatile reads.
 unsafe extern "C" {
-    /// glibc (2.32 and later): non-zero while the process has never had a
-    /// second thread. `pthread_create` clears it; glibc never sets it again.
-    static mut __libc_single_threaded: core::ffi::c_char;
-
     /// glibc: the program break as `sbrk` last saw it, the value `sbrk(0)`
     /// returns (null until glibc first reads the break). Exported by every
     /// x86-64 glibc (`__curbrk@GLIBC_2.2.5`); `sbrk` keeps it right, and
@@ -26,7 +23,7 @@ unsafe extern "C" {
 /// glibc knows the break (it keeps a copy).
 ///
 /// # Safety
-/// The process must be single-threaded ([`libc_single_threaded`]), as for
+/// The process must be single-threaded ([`single_threaded`]), as for
 /// every use of the break: then no other thread runs `sbrk` and writes
 /// `__curbrk` while it is read.
 #[inline]
@@ -41,14 +38,6 @@ unsafe fn break_now() -> *mut u8 {
     } else {
         cached.cast()
     }
-}
-
-/// Whether glibc says the process is (and always was) single-threaded.
-fn libc_single_threaded() -> bool {
-    // SAFETY: a byte glibc exports for exactly this question. While it is
-    // non-zero only the calling thread exists, so nothing writes it
-    // concurrently; once zero, glibc never writes it again.
-    unsafe { core::ptr::read_volatile(&raw const __libc_single_threaded) != 0 }
 }
 
 /// The first reservation [`ProcessBreak`] makes once the process has threads
@@ -117,7 +106,7 @@ impl ProcessBreak {
 
     /// Whether the next growth may move the real break.
     pub fn uses_break(&self) -> bool {
-        !self.threaded && libc_single_threaded()
+        !self.threaded && single_threaded()
     }
 
     #[inline]
