@@ -61,8 +61,7 @@
 //! position and size with the answer's, two compares). A request of exactly
 //! `s` then gets `p` without a descent if `p` itself still fits, which is
 //! what a block freed and asked for again with the same size does. Any other
-//! request descends, and its answer replaces the last one. `refill` forgets
-//! it.
+//! request descends, and its answer replaces the last one.
 //!
 //! # Layout
 //!
@@ -371,23 +370,6 @@ impl FitIndex {
         Some(position)
     }
 
-    /// Sets every leaf from `free_sizes` (one per recorded block, in walk
-    /// order) and rebuilds the inner nodes: O(N), for `deallocate_pool`.
-    pub(crate) fn refill(&mut self, free_sizes: impl Iterator<Item = u64>) {
-        self.deferred = None; // every leaf is written again
-        self.last_fit_size = 0;
-        self.last_fit_position = 0;
-        let mut position = 0;
-        for free_size in free_sizes {
-            assert!(position < self.len, "more blocks than the fit index holds");
-            // SAFETY: leaf_start + position < leaf_start + capacity.
-            unsafe { *self.nodes.add(self.leaf_start + position) = free_size };
-            position += 1;
-        }
-        assert_eq!(position, self.len, "fewer blocks than the fit index holds");
-        self.rebuild_inner_nodes();
-    }
-
     /// Every inner node from its children, bottom up. Nodes whose children
     /// would lie past the last leaf slot keep their 0.
     fn rebuild_inner_nodes(&mut self) {
@@ -539,7 +521,7 @@ mod tests {
         assert_eq!(index.first_fit(40), Some(4));
     }
 
-    /// Random pushes, frees, allocations and refills against a plain vector,
+    /// Random pushes, frees, allocations and pool releases against a plain vector,
     /// across several regrowths of the mapping.
     #[test]
     fn agrees_with_a_naive_model_under_random_operations() {
@@ -606,13 +588,13 @@ mod tests {
                         }
                     }
                     _ if !model.is_empty() => {
-                        // deallocate_pool: some blocks change, then a refill.
-                        for free in model.iter_mut() {
-                            if rng.below(4) == 0 {
-                                *free = if *free == 0 { 32 + rng.below(200) } else { 0 };
+                        // deallocate_pool: some blocks in use are freed.
+                        for (position, free) in model.iter_mut().enumerate() {
+                            if *free == 0 && rng.below(4) == 0 {
+                                *free = 32 + rng.below(200);
+                                index.set(position, *free);
                             }
                         }
-                        index.refill(model.iter().copied());
                     }
                     _ => {}
                 }
@@ -666,7 +648,10 @@ mod tests {
         assert_eq!(index.first_fit(48), Some(0));
         index.set(0, 40); // shrunk below the size
         assert_eq!(index.first_fit(48), Some(2));
-        index.refill([0, 0, 0, 0, 48].into_iter());
+        for position in 0..4 {
+            index.set(position, 0);
+        }
+        index.set(4, 48);
         assert_eq!(index.first_fit(48), Some(4));
     }
 

@@ -165,6 +165,8 @@ pub mod heap;
 mod index;
 mod lock;
 mod mapped_vec;
+#[cfg(feature = "indexed-fit")]
+mod pool_lists;
 pub mod pools;
 pub mod process;
 pub mod render;

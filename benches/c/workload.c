@@ -22,6 +22,7 @@
  *   reuse_first  N blocks, the first one free; allocate reuses it (18)
  *   pool_none    N blocks of pool 1; deallocate_pool(2)          (5 + 6N)
  *   pool_all     N blocks of pool 1; deallocate_pool(1)          (5 + 8N)
+ *   pool_16      N blocks, 16 of them (evenly spread) of pool 2; deallocate_pool(2)
  *   dealloc      N blocks in use; deallocate(last block)         (3)
  * Every block is allocate(1, 16): 48 bytes with the header.
  *
@@ -110,11 +111,14 @@ static uint64_t median(uint64_t *v, uint64_t n) {
     return v[n / 2];
 }
 
-enum op { APPEND, REUSE_END, REUSE_FIRST, POOL_NONE, POOL_ALL, DEALLOC };
+enum op { APPEND, REUSE_END, REUSE_FIRST, POOL_NONE, POOL_ALL, DEALLOC, POOL_16 };
+
+/* pool_16: whether block i of n is one of the 16 of pool 2. */
+static int in_pool_16(uint64_t i, uint64_t n) { return n >= 16 && i % (n / 16) == 0 && i / (n / 16) < 16; }
 
 static enum op parse_op(const char *s) {
-    static const char *names[] = {"append", "reuse_end", "reuse_first", "pool_none", "pool_all", "dealloc"};
-    for (int i = 0; i < 6; i++)
+    static const char *names[] = {"append", "reuse_end", "reuse_first", "pool_none", "pool_all", "dealloc", "pool_16"};
+    for (int i = 0; i < 7; i++)
         if (!strcmp(s, names[i])) return (enum op)i;
     fail("unknown OP");
     return APPEND;
@@ -124,7 +128,7 @@ static enum op parse_op(const char *s) {
 static void setup(enum op op, uint64_t n) {
     uint64_t count = op == REUSE_END ? n + 1 : n;
     for (uint64_t i = 0; i < count; i++) {
-        blocks[i] = allocate(1, BLOCK);
+        blocks[i] = allocate(op == POOL_16 && in_pool_16(i, n) ? 2 : 1, BLOCK);
         if (!blocks[i]) fail("allocate failed during set-up");
     }
     if (op == REUSE_END) deallocate(blocks[n]);
@@ -143,6 +147,9 @@ static inline __attribute__((always_inline)) void *run(enum op op, uint64_t n) {
         return 0;
     case POOL_ALL:
         deallocate_pool(1);
+        return 0;
+    case POOL_16:
+        deallocate_pool(2);
         return 0;
     case DEALLOC:
         deallocate(blocks[n - 1]);
@@ -167,6 +174,10 @@ static void restore(enum op op, uint64_t n, void *got) {
         break;
     case DEALLOC:
         if (allocate(1, BLOCK) != blocks[n - 1]) fail("dealloc restore did not reuse the block");
+        break;
+    case POOL_16:
+        for (uint64_t i = 0; i < n; i++)
+            if (in_pool_16(i, n)) blocks[i] = allocate(2, BLOCK);
         break;
     }
 }

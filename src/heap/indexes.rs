@@ -3,16 +3,22 @@
 //! feature the fit index (first fit in O(log N)).
 //!
 //! Both follow every change the three operations make: a block appended,
-//! freed, or freed by a pool release. Without `indexed-fit` the fit index is
-//! a twin that knows nothing and costs nothing (`Fit`, defined twice below),
-//! so the heap's operations read the same in both builds.
+//! freed, or freed by a pool release. With `indexed-fit` the fit index also
+//! keeps each pool's blocks in use ([`crate::pool_lists`]), so that a pool
+//! release visits only the pool's blocks instead of walking all of them.
+//! Without `indexed-fit` the fit index is a twin that knows nothing and
+//! costs nothing (`Fit`, defined twice below), so the heap's operations
+//! read the same in both builds.
 
 use core::ptr::NonNull;
 
-use super::Segment;
 use crate::index::BlockIndex;
 #[cfg(feature = "indexed-fit")]
-use {super::SegmentBlocks, crate::header::Header, crate::walk};
+use {
+    crate::header::{HEADER_SIZE, Header},
+    crate::pool_lists::PoolLists,
+    crate::walk,
+};
 
 /// The index of block starts and the fit index, kept up to date together.
 pub(crate) struct Indexes {
@@ -49,7 +55,7 @@ impl Indexes {
         if !self.blocks_refused && self.blocks.push(block as usize).is_err() {
             self.blocks_refused = true;
         }
-        self.fit.appended(!self.blocks_refused);
+        self.fit.appended(!self.blocks_refused, block);
     }
 
     /// The position of the block whose header is at `block`, if the index
@@ -86,12 +92,13 @@ impl Indexes {
         }
     }
 
-    /// A pool release freed some blocks of `segments`.
+    /// Releases `pool` through the fit index's lists of each pool's
+    /// blocks: every block whose pool is `pool` is freed, as
+    /// `deallocate_pool_loop` frees them, and true is returned. False if the
+    /// build has no fit index or it is not in use: then walk.
     #[inline]
-    pub(crate) fn pool_freed(&mut self, segments: &[Segment]) {
-        if !self.blocks_refused {
-            self.fit.pool_freed(segments);
-        }
+    pub(crate) fn release_pool(&mut self, pool: u64) -> bool {
+        !self.blocks_refused && self.fit.release_pool(&self.blocks, pool)
     }
 
     /// Whether `allocate` finds its block through the fit index.
@@ -109,10 +116,12 @@ impl Indexes {
 
 /// `indexed-fit`: the tree of the largest free size per range of blocks
 /// ([`crate::fit_index::FitIndex`]), whose leaves are the block index's
+/// positions, and each pool's blocks in use ([`PoolLists`]), by the same
 /// positions.
 #[cfg(feature = "indexed-fit")]
 struct Fit {
     tree: crate::fit_index::FitIndex,
+    pools: PoolLists,
     /// Given up for good: the kernel refused its memory, or it named a block
     /// whose header the program had written over. The asm walk answers then
     /// (the same blocks, more slowly).
@@ -123,6 +132,7 @@ struct Fit {
 impl Fit {
     const EMPTY: Fit = Fit {
         tree: crate::fit_index::FitIndex::EMPTY,
+        pools: PoolLists::EMPTY,
         refused: false,
     };
 
@@ -130,8 +140,13 @@ impl Fit {
         !self.refused
     }
 
-    fn appended(&mut self, blocks_complete: bool) {
-        if !blocks_complete || (!self.refused && self.tree.push(0).is_err()) {
+    fn appended(&mut self, blocks_complete: bool, block: *mut u8) {
+        if self.refused {
+            return;
+        }
+        // SAFETY: the heap just wrote the new block's header.
+        let pool = unsafe { Header::read(block) }.pool;
+        if !blocks_complete || self.tree.push(0).is_err() || self.pools.appended(pool).is_err() {
             self.refused = true;
         }
     }
@@ -152,7 +167,12 @@ impl Fit {
             walk::allocate_loop(block, block.wrapping_add(size), pool, size_with_header)
         };
         match NonNull::new(found) {
-            Some(found) => FitAnswer::Found(found),
+            Some(found) => {
+                if self.pools.allocated(position, pool).is_err() {
+                    self.refused = true;
+                }
+                FitAnswer::Found(found)
+            }
             // The header is not what the index recorded: the program wrote
             // over it (past the end of the block before, say). The walk reads
             // headers as they are, so from now on walk (the index, which took
@@ -174,16 +194,44 @@ impl Fit {
         }
     }
 
-    /// Reads every leaf again (O(N), like the walk that freed the blocks).
-    fn pool_freed(&mut self, segments: &[Segment]) {
+    /// `deallocate_pool` by `pool`'s list: the blocks listed there whose
+    /// pool is `pool` get the same two zeros as in `deallocate_from_pool`
+    /// (run.s's `deallocate` stores them), O(blocks listed in the pool). First every
+    /// listed block in use is checked to say `pool`, as the list does; if
+    /// one does not (the program wrote over its header), the fit index is
+    /// given up and nothing is changed: the walk releases the pool, reading
+    /// the headers as they are.
+    fn release_pool(&mut self, blocks: &BlockIndex, pool: u64) -> bool {
         if self.refused {
-            return;
+            return false;
         }
-        let free_sizes = segments
-            .iter()
-            .flat_map(|s| SegmentBlocks::new(*s))
-            .map(|(_, header)| if header.is_in_use() { 0 } else { header.size });
-        self.tree.refill(free_sizes);
+        let header = |position| {
+            let block = blocks.start(position) as *mut u8;
+            // SAFETY: the lists hold positions of the block index, whose
+            // entries are block starts of this heap.
+            (block, unsafe { Header::read(block) })
+        };
+        let as_listed = self.pools.listed(pool).all(|position| {
+            let (_, header) = header(position);
+            !header.is_in_use() || header.pool == pool
+        });
+        if !as_listed {
+            self.refused = true;
+            return false;
+        }
+        for position in self.pools.listed(pool) {
+            let (block, header) = header(position);
+            if header.pool == pool {
+                // SAFETY: a block start of this heap (as above), whose pool
+                // is `pool`; its pointer is 32 bytes on.
+                unsafe { walk::deallocate(block.wrapping_add(HEADER_SIZE)) };
+                if header.is_in_use() {
+                    self.tree.set(position, header.size);
+                }
+            }
+        }
+        self.pools.clear(pool);
+        true
     }
 }
 
@@ -201,7 +249,7 @@ impl Fit {
     }
 
     #[inline(always)]
-    fn appended(&mut self, _blocks_complete: bool) {}
+    fn appended(&mut self, _blocks_complete: bool, _block: *mut u8) {}
 
     #[inline(always)]
     fn first_fit(&mut self, _: &BlockIndex, _: u64, _: u64) -> FitAnswer {
@@ -212,5 +260,7 @@ impl Fit {
     fn freed(&mut self, _: &BlockIndex, _: *mut u8, _: Option<usize>) {}
 
     #[inline(always)]
-    fn pool_freed(&mut self, _: &[Segment]) {}
+    fn release_pool(&mut self, _: &BlockIndex, _: u64) -> bool {
+        false
+    }
 }

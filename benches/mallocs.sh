@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# The port beside general-purpose allocators: glibc malloc, and mimalloc and
+# jemalloc when their Debian packages (libmimalloc2.0, libjemalloc2) are
+# installed (loaded with LD_PRELOAD into the malloc build; skipped with a
+# message when missing).
+#
+#   threads   benches/c/threads.c: allocate/deallocate pairs on 0 (the main
+#             thread alone), 1, 2 and 4 threads, each in its own pool:
+#             million pairs per second, the median of PROCS processes
+#   reuse     benches/c/workload.c `reuse_end` at N = 1 000, 10 000, 100 000:
+#             ns (median of PROCS processes' medians) and the Ir of one
+#             allocate once the heap is built (callgrind)
+#   release   `pool_16`: a pool of 16 blocks spread among N released by
+#             deallocate_pool (glibc & co.: 16 frees, benches/c/malloc_pools.c),
+#             Ir (callgrind)
+#
+#   bash benches/mallocs.sh           # about 10 minutes on 2 cores
+#   PROCS=3 bash benches/mallocs.sh   # quicker, noisier
+#
+# The original and the default port build their N blocks with O(N^2) walks:
+# at N = 100 000 they are timed but not run under callgrind ("-").
+# Writes docs/perf/mallocs.txt. Needs gcc, valgrind.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source benches/workloads.sh
+PROCS=${PROCS:-5}
+OUT=docs/perf/mallocs.txt
+NS="1000 10000 100000"
+
+build_workloads indexed:indexed-fit
+gcc "${CFLAGS[@]}" "${LDFLAGS[@]}" benches/c/threads.c "$BIN/libbrk_pools.a" -lpthread -ldl -lm -o "$BIN/threads-port"
+gcc "${CFLAGS[@]}" "${LDFLAGS[@]}" benches/c/threads.c "$BIN/libbrk_pools-indexed.a" -lpthread -ldl -lm -o "$BIN/threads-indexed"
+gcc "${CFLAGS[@]}" -DUSE_MALLOC benches/c/threads.c -lpthread -o "$BIN/threads-malloc"
+
+# name:binary-suffix:preload
+impls=(port:port: indexed:indexed: glibc:malloc:)
+for lib in mimalloc:libmimalloc.so.2 jemalloc:libjemalloc.so.2; do
+    path=/usr/lib/x86_64-linux-gnu/${lib#*:}
+    if [[ -e $path ]]; then
+        impls+=("${lib%%:*}:malloc:$path")
+    else
+        echo "skipping ${lib%%:*}: $path is missing (apt-get install libmimalloc2.0 libjemalloc2)" >&2
+    fi
+done
+names=$(for i in "${impls[@]}"; do printf '%s ' "${i%%:*}"; done)
+
+run() { # IMPL PROGRAM ARGS... (IMPL is name:suffix:preload)
+    local spec=$1 program=$2
+    shift 2
+    local rest=${spec#*:}
+    local suffix=${rest%%:*} preload=${rest#*:}
+    LD_PRELOAD=$preload "$BIN/$program-$suffix" "$@"
+}
+median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+collected() { sed -n 's/.*Collected : \([0-9]*\).*/\1/p'; }
+ir() { # IMPL OP N
+    local spec=$1 rest=${1#*:}
+    local suffix=${rest%%:*} preload=${rest#*:}
+    LD_PRELOAD=$preload valgrind --tool=callgrind --collect-atstart=no --instr-atstart=no \
+        --callgrind-out-file=/dev/null "$BIN/workload-$suffix" ir "$2" "$3" 2>&1 > /dev/null | collected
+}
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+{
+    describe_machine
+    echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo
+    echo "## threads: million allocate/deallocate pairs per second, all threads together (median of $PROCS processes)"
+    printf '%-9s %8s %8s %8s %8s\n' build "main" "1 thread" "2" "4"
+    for t in 0 1 2 4; do
+        for ((p = 0; p < PROCS; p++)); do
+            for spec in "${impls[@]}"; do
+                run "$spec" threads "$t" 2000000 >> "$tmp/threads-${spec%%:*}-$t"
+            done
+        done
+    done
+    for spec in "${impls[@]}"; do
+        name=${spec%%:*}
+        printf '%-9s' "$name"
+        for t in 0 1 2 4; do printf ' %8s' "$(median < "$tmp/threads-$name-$t")"; done
+        echo
+    done
+    echo "(main: the main thread alone, in a process that never had a second thread)"
+    echo
+    echo "## reuse: one allocate reusing the free block after N blocks in use (reuse_end)"
+    printf '%-9s' build
+    for n in $NS; do printf ' %12s %9s' "ns N=$n" "Ir"; done
+    echo
+    for spec in original:original: "${impls[@]}"; do
+        name=${spec%%:*}
+        printf '%-9s' "$name"
+        for n in $NS; do
+            : > "$tmp/reuse"
+            for ((p = 0; p < PROCS; p++)); do run "$spec" workload time reuse_end "$n" 201 >> "$tmp/reuse"; done
+            if [[ $n -ge 100000 && ($name == original || $name == port) ]]; then
+                count=-
+            else
+                count=$(ir "$spec" reuse_end "$n")
+            fi
+            printf ' %12s %9s' "$(median < "$tmp/reuse")" "$count"
+        done
+        echo
+    done
+    echo
+    echo "## release: deallocate_pool of a 16-block pool spread among N blocks (pool_16), Ir"
+    printf '%-9s' build
+    for n in $NS; do printf ' %10s' "N=$n"; done
+    echo
+    for spec in original:original: "${impls[@]}"; do
+        name=${spec%%:*}
+        printf '%-9s' "$name"
+        for n in $NS; do
+            if [[ $n -ge 100000 && ($name == original || $name == port) ]]; then
+                printf ' %10s' -
+            else
+                printf ' %10s' "$(ir "$spec" pool_16 "$n")"
+            fi
+        done
+        echo
+    done
+    echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+} | tee "$OUT"
