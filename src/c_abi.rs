@@ -29,7 +29,8 @@
 //! `deallocate` are split the way production allocators split theirs:
 //!
 //! * a **fast path**, inlined into the exported function: the lock is free
-//!   (one `lock cmpxchg`), no Rust guard holds any pool (one load), and then
+//!   (one `lock cmpxchg`; a load and a store while the process is
+//!   single-threaded), no Rust guard holds any pool (one load), and then
 //!   the asm walk finds a block, or the hash index finds the pointer. It
 //!   needs only caller-saved registers, so the exported functions save none;
 //! * **slow paths**, out of line and named for their case:

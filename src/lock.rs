@@ -250,33 +250,30 @@ impl<T> Lock<T> {
         self.value.into_inner()
     }
 
-    /// Takes the lock for `me` if it is free.
+    /// Takes the lock for `me` if it is free: a `lock cmpxchg`, or while
+    /// the process is single-threaded a plain store. (The word is read
+    /// first either way: a held lock costs no atomic instruction to find.)
+    ///
+    /// Single-threaded, the only code that can run between the read and the
+    /// store is a signal handler on this thread, and it leaves the word as
+    /// it found it (free) before this thread goes on; one that lands after
+    /// the store finds the lock held by its own thread: re-entry, as always.
     #[inline]
     fn try_acquire(&self, me: usize) -> bool {
+        if self.word.load(Ordering::Relaxed) != UNLOCKED {
+            return false;
+        }
         if single_threaded() {
-            return self.try_acquire_single_threaded(me);
+            self.word.store(me, Ordering::Relaxed);
+            // The holder's accesses to the value stay after the store in
+            // the compiled code, where a signal handler on this thread sees
+            // the lock held. (A compiler fence emits no instruction.)
+            compiler_fence(Ordering::SeqCst);
+            return true;
         }
         self.word
             .compare_exchange(UNLOCKED, me, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
-    }
-
-    /// [`try_acquire`](Lock::try_acquire) while no other thread exists: a
-    /// plain load and store. The only code that can run between them is a
-    /// signal handler on this thread, and it leaves the word as it found
-    /// it (free) before this thread goes on; one that lands after the store
-    /// finds the lock held by its own thread: re-entry, as always.
-    #[inline(always)]
-    fn try_acquire_single_threaded(&self, me: usize) -> bool {
-        if self.word.load(Ordering::Relaxed) != UNLOCKED {
-            return false;
-        }
-        self.word.store(me, Ordering::Relaxed);
-        // The holder's accesses to the value stay after the store in the
-        // compiled code, where a signal handler on this thread sees the
-        // lock held. (A compiler fence emits no instruction.)
-        compiler_fence(Ordering::SeqCst);
-        true
     }
 
     /// [`try_acquire`](Lock::try_acquire), and when the lock is held by
