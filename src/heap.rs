@@ -29,10 +29,13 @@
 //! an index instead of walking (the `fit_index` module, kept up to date by
 //! `heap/indexes.rs`): its positions are the block index's (append order,
 //! which is walk order: segments in creation order, each segment's blocks
-//! one run). Layouts and pointers are the same, unless the program itself
-//! writes over a header: a free block made to read as in use is skipped as
-//! the walk skips it (the index then gives up for good), but a block in use
-//! made to read as free is handed out again only by the walk.
+//! one run), and `deallocate_pool` frees the blocks the index lists for the
+//! pool instead of walking (the `pool_lists` module). Layouts and pointers
+//! are the same, unless the program itself writes over a header: a free
+//! block made to read as in use is skipped as the walk skips it (the index
+//! then gives up for good), but a block in use made to read as free is
+//! handed out again only by the walk, and a block whose pool word is made to
+//! name another pool is released with that pool only by the walk.
 //!
 //! The operations come in run.s's order, one function per label that the
 //! Rust ports (`allocate`, `allocate_continue`, `allocate_init`,
