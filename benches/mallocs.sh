@@ -19,7 +19,9 @@
 #
 # The original and the default port build their N blocks with O(N^2) walks:
 # at N = 100 000 they are timed but not run under callgrind ("-").
-# Writes docs/perf/mallocs.txt. Needs gcc, valgrind.
+# Writes docs/perf/mallocs.txt, the instruction counts again as
+# docs/perf/mallocs.tsv, and docs/perf-mallocs.svg from them (examples/perf_plot.rs).
+# Needs gcc, valgrind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source benches/workloads.sh
@@ -62,6 +64,7 @@ ir() { # IMPL OP N
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+: > "$tmp/tsv"
 {
     describe_machine
     echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -97,6 +100,7 @@ trap 'rm -rf "$tmp"' EXIT
                 count=-
             else
                 count=$(ir "$spec" reuse_end "$n")
+                printf '%s\treuse\t%s\t%s\n' "$name" "$n" "$count" >> "$tmp/tsv"
             fi
             printf ' %12s %9s' "$(median < "$tmp/reuse")" "$count"
         done
@@ -114,10 +118,17 @@ trap 'rm -rf "$tmp"' EXIT
             if [[ $n -ge 100000 && ($name == original || $name == port) ]]; then
                 printf ' %10s' -
             else
-                printf ' %10s' "$(ir "$spec" pool_16 "$n")"
+                count=$(ir "$spec" pool_16 "$n")
+                printf '%s\trelease\t%s\t%s\n' "$name" "$n" "$count" >> "$tmp/tsv"
+                printf ' %10s' "$count"
             fi
         done
         echo
     done
     echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$OUT"
+{
+    printf 'impl\top\tn\tir\n'
+    cat "$tmp/tsv"
+} > docs/perf/mallocs.tsv
+cargo run --release --quiet --example perf_plot -- --mallocs docs/perf docs/perf-mallocs.svg

@@ -16,6 +16,15 @@
 //! cargo run --release --example perf_plot -- --scaling docs/perf docs/perf-scaling.svg
 //! ```
 //!
+//! With `--mallocs` it draws `docs/perf-mallocs.svg` from the table
+//! `benches/mallocs.sh` writes: instructions against live blocks for the
+//! release of a 16-block pool and for a reusing allocate, run.s and the port
+//! beside glibc malloc, mimalloc and jemalloc.
+//!
+//! ```sh
+//! cargo run --release --example perf_plot -- --mallocs docs/perf docs/perf-mallocs.svg
+//! ```
+//!
 //! A hand-written SVG (no plotting crate): the figure is two panels of six
 //! polylines, which is less code than the dependency tree of `plotters` would
 //! cost to compile on a 2-core machine.
@@ -155,6 +164,63 @@ const SCALING_SERIES: [Series; 8] = [
     scaling("port", "reuse_end", "", "#e07000", "", Marker::Cross),
     scaling("indexed", "reuse_end", "", "#8e2bbf", "", Marker::Diamond),
     scaling("malloc", "reuse_end", "", "#2a9d3a", "", Marker::Square),
+];
+
+const MALLOCS_SERIES: [Series; 12] = [
+    scaling(
+        "original",
+        "release",
+        "original (run.s)",
+        "#1f5fbf",
+        "",
+        Marker::Circle,
+    ),
+    scaling(
+        "port",
+        "release",
+        "port (asm walk)",
+        "#e07000",
+        "",
+        Marker::Cross,
+    ),
+    scaling(
+        "indexed",
+        "release",
+        "port, indexed-fit",
+        "#8e2bbf",
+        "",
+        Marker::Diamond,
+    ),
+    scaling(
+        "glibc",
+        "release",
+        "glibc malloc",
+        "#2a9d3a",
+        "",
+        Marker::Square,
+    ),
+    scaling(
+        "mimalloc",
+        "release",
+        "mimalloc",
+        "#b8860b",
+        "6 4",
+        Marker::Circle,
+    ),
+    scaling(
+        "jemalloc",
+        "release",
+        "jemalloc",
+        "#c0392b",
+        "6 4",
+        Marker::Square,
+    ),
+    scaling("original", "reuse", "", "#1f5fbf", "", Marker::Circle),
+    scaling("port", "reuse", "", "#e07000", "", Marker::Cross),
+    scaling("indexed", "reuse", "", "#8e2bbf", "", Marker::Diamond),
+    scaling("glibc", "reuse", "", "#2a9d3a", "", Marker::Square),
+    scaling("mimalloc", "reuse", "", "#b8860b", "6 4", Marker::Circle),
+    scaling("jemalloc", "reuse", "", "#c0392b", "6 4", Marker::Square),
 ];
 
 const fn scaling(
@@ -314,9 +380,10 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let svg = match &args[1..] {
         [flag, dir, out] if flag == "--scaling" => (scaling_svg(Path::new(dir)), out),
+        [flag, dir, out] if flag == "--mallocs" => (mallocs_svg(Path::new(dir)), out),
         [dir, out] => (cost_svg(Path::new(dir)), out),
         _ => {
-            eprintln!("usage: perf_plot [--scaling] DOCS_PERF_DIR OUT.svg");
+            eprintln!("usage: perf_plot [--scaling | --mallocs] DOCS_PERF_DIR OUT.svg");
             std::process::exit(2);
         }
     };
@@ -435,6 +502,43 @@ fn scaling_svg(dir: &Path) -> String {
         &ns,
     );
     legend(&mut svg, &SCALING_SERIES, 4, 220.0);
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// docs/perf-mallocs.svg, from mallocs.sh's mallocs.tsv.
+fn mallocs_svg(dir: &Path) -> String {
+    let ir = read_table(&dir.join("mallocs.tsv"));
+    let ns = [1000, 10000, 100000];
+    let mut svg = String::new();
+    header(
+        &mut svg,
+        "Instructions vs live blocks (log-log): the port beside general-purpose allocators",
+    );
+    let panel_of = |left, title, series| Panel {
+        left,
+        title,
+        unit: "instructions per call (callgrind)",
+        series,
+        x_decades: (3, 5),
+    };
+    panel(
+        &mut svg,
+        &panel_of(LEFTS[0], "Release a 16-block pool", &MALLOCS_SERIES[..6]),
+        &ir,
+        &ns,
+    );
+    panel(
+        &mut svg,
+        &panel_of(
+            LEFTS[1],
+            "Reuse the free block at the end",
+            &MALLOCS_SERIES[6..],
+        ),
+        &ir,
+        &ns,
+    );
+    legend(&mut svg, &MALLOCS_SERIES, 3, 300.0);
     svg.push_str("</svg>\n");
     svg
 }
