@@ -706,6 +706,83 @@ mod tests {
         }
     }
 
+    /// A block whose in-use word the program zeroed is still its pool's: the
+    /// release frees it (run.s zeroes the words of every block whose pool
+    /// matches), and both builds hand it out again.
+    #[test]
+    fn a_block_zeroed_by_the_program_is_released_and_reused() {
+        let mut heap = Heap::on_arena(1 << 20).unwrap();
+        let x = heap.allocate(1, 16).unwrap();
+        heap.allocate(2, 16).unwrap();
+        // SAFETY: x's header, in the arena; in_use is its first word.
+        unsafe { x.as_ptr().sub(HEADER_SIZE).cast::<u64>().write(0) };
+        heap.allocate(3, 64).unwrap(); // too big for x: appended
+        heap.deallocate_pool(1);
+        assert_eq!(heap.allocate(4, 16).unwrap(), x);
+        assert!(heap.fit_index_in_use() == cfg!(feature = "indexed-fit"));
+    }
+
+    /// The same random allocates, frees (double ones too) and pool releases
+    /// (pool 0 among them) on a heap that uses its indexes and on one that
+    /// walks (its indexes refused): the same headers after every step.
+    #[test]
+    fn releases_by_the_lists_leave_the_walks_headers() {
+        let headers = |heap: &Heap<Arena>| -> Vec<(u64, u64, u64)> {
+            heap.blocks()
+                .map(|b| (b.header.in_use, b.header.size, b.header.pool))
+                .collect()
+        };
+        for seed in 1..=8u64 {
+            let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let mut below = |n: u64| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state % n
+            };
+            let mut indexed = Heap::on_arena(1 << 22).unwrap();
+            let mut walking = Heap::on_arena(1 << 22).unwrap();
+            walking.indexes.refuse();
+            let mut handed_out: Vec<usize> = Vec::new(); // offsets from the start
+            for step in 0..3000 {
+                match below(10) {
+                    0..=4 => {
+                        let (pool, size) = (below(5), below(200));
+                        let a = indexed.allocate(pool, size).unwrap();
+                        let b = walking.allocate(pool, size).unwrap();
+                        let offset = a.as_ptr() as usize - indexed.memory_start() as usize;
+                        assert_eq!(
+                            offset,
+                            b.as_ptr() as usize - walking.memory_start() as usize
+                        );
+                        handed_out.push(offset);
+                    }
+                    5..=7 if !handed_out.is_empty() => {
+                        let offset = handed_out[below(handed_out.len() as u64) as usize];
+                        for heap in [&mut indexed, &mut walking] {
+                            let pointer = heap.memory_start().wrapping_add(offset);
+                            // SAFETY: a pointer this heap handed out (maybe
+                            // freed or handed out again since: run.s's
+                            // deallocate allows both); no guards here.
+                            unsafe { heap.deallocate(NonNull::new(pointer).unwrap()) };
+                        }
+                    }
+                    _ => {
+                        let pool = below(5);
+                        indexed.deallocate_pool(pool);
+                        walking.deallocate_pool(pool);
+                    }
+                }
+                assert_eq!(
+                    headers(&indexed),
+                    headers(&walking),
+                    "seed {seed} step {step}"
+                );
+            }
+            assert!(indexed.fit_index_in_use() == cfg!(feature = "indexed-fit"));
+        }
+    }
+
     /// The checked free answers the same with the index and, after the
     /// kernel refused the index memory, with a walk.
     #[test]

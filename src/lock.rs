@@ -18,8 +18,9 @@
 //!   `lock cmpxchg` and an `xchg` cost about as much as the rest of a
 //!   reusing `allocate`. While glibc says the process has never had a
 //!   second thread ([`crate::threads`]), nobody can race for the word: a
-//!   plain load and store take the lock and a plain store releases it, as
-//!   glibc's `malloc` skips its arena lock then. The word means the same in
+//!   `cmpxchg` without the `lock` prefix takes the lock (still one
+//!   instruction, so a signal handler cannot land half-way) and a plain
+//!   store releases it, as glibc's `malloc` skips its arena lock then. The word means the same in
 //!   both modes, so re-entry is still caught, and a thread created while
 //!   the lock is held (from under [`process::lock`](crate::process::lock),
 //!   or by another library's `fork` handler) finds it held: the release
@@ -59,9 +60,10 @@
 //! The word holds 0 when the lock is free, and the holder's thread pointer
 //! (at least 8-aligned) when it is held, with bit 0 set once another thread
 //! may sleep on it and bit 2 while a call made during `fork` runs. Taking a
-//! free lock is one `lock cmpxchg` of 0 to the thread pointer; releasing it
-//! one `xchg` with 0, which also says whether to wake a sleeper (in a
-//! single-threaded process: a load and a store, and a store). A call made
+//! free lock is a load and one `lock cmpxchg` of 0 to the thread pointer;
+//! releasing it one `xchg` with 0, which also says whether to wake a sleeper
+//! (in a single-threaded process: a `cmpxchg` without the `lock` prefix, and
+//! a store). A call made
 //! during `fork` gets a guard that says so, and its release clears bit 2
 //! instead. Sleepers wait on the word's low 32 bits (a futex is
 //! 32 bits wide): a thread sleeps only while those bits show a holder with
@@ -71,7 +73,7 @@
 use core::cell::UnsafeCell;
 use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
-use core::sync::atomic::{AtomicUsize, Ordering, compiler_fence};
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::threads::single_threaded;
 
@@ -253,30 +255,48 @@ impl<T> Lock<T> {
         self.value.into_inner()
     }
 
-    /// Takes the lock for `me` if it is free: a `lock cmpxchg`, or while
-    /// the process is single-threaded a plain store. (The word is read
-    /// first either way: a held lock costs no atomic instruction to find.)
-    ///
-    /// Single-threaded, the only code that can run between the read and the
-    /// store is a signal handler on this thread, and it leaves the word as
-    /// it found it (free) before this thread goes on; one that lands after
-    /// the store finds the lock held by its own thread: re-entry, as always.
+    /// Takes the lock for `me` if it is free: a load, then a `lock
+    /// cmpxchg` (a held lock costs no atomic instruction to find); while the
+    /// process is single-threaded, a `cmpxchg` without the `lock` prefix.
     #[inline]
     fn try_acquire(&self, me: usize) -> bool {
-        if self.word.load(Ordering::Relaxed) != UNLOCKED {
-            return false;
-        }
         if single_threaded() {
-            self.word.store(me, Ordering::Relaxed);
-            // The holder's accesses to the value stay after the store in
-            // the compiled code, where a signal handler on this thread sees
-            // the lock held. (A compiler fence emits no instruction.)
-            compiler_fence(Ordering::SeqCst);
-            return true;
+            return self.try_acquire_single_threaded(me);
         }
-        self.word
-            .compare_exchange(UNLOCKED, me, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
+        self.word.load(Ordering::Relaxed) == UNLOCKED
+            && self
+                .word
+                .compare_exchange(UNLOCKED, me, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    /// [`try_acquire`](Lock::try_acquire) while no other thread exists: one
+    /// `cmpxchg` without the `lock` prefix, which only another CPU's access
+    /// could split, and there is no other thread to make one. The only code
+    /// that can interrupt this thread is a signal handler, and only between
+    /// instructions: before the exchange it finds the lock as it was, after
+    /// it the lock held by its own thread (re-entry, as always), even if it
+    /// returns still holding a guard. (A separate load and store would let a
+    /// handler that returns holding the lock slip in between, and both would
+    /// hold it.)
+    #[inline(always)]
+    fn try_acquire_single_threaded(&self, me: usize) -> bool {
+        let previous: usize;
+        // SAFETY: the word is a valid, aligned usize that lives as long as
+        // the lock; no other thread exists to access it (the process is
+        // single-threaded), so the plain exchange is not a data race. The
+        // block may read and write memory, so the compiler keeps the
+        // holder's accesses to the value after it.
+        unsafe {
+            core::arch::asm!(
+                "cmpxchgq {me}, ({word})",
+                word = in(reg) self.word.as_ptr(),
+                me = in(reg) me,
+                inout("rax") UNLOCKED => previous,
+                options(att_syntax, nostack),
+            );
+        }
+        previous == UNLOCKED
     }
 
     /// [`try_acquire`](Lock::try_acquire), and when the lock is held by

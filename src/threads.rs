@@ -8,9 +8,10 @@
 //! the [lock](crate::lock) is a plain flag then (no atomic instruction), and
 //! [`ProcessBreak`](crate::ProcessBreak) may move the program break.
 //!
-//! A thread made without `pthread_create` (a raw `clone`) is invisible to
-//! glibc and to this crate alike: glibc's `malloc` is not safe in such a
-//! program either.
+//! A thread made without this glibc's `pthread_create` (a raw `clone`, or
+//! the `pthread_create` of another copy of glibc loaded with `dlmopen`) is
+//! invisible to glibc and to this crate alike: glibc's `malloc` is not safe
+//! beside such a thread either.
 
 // `static mut`: glibc writes it while Rust code runs, and the Reference
 // makes it undefined behaviour to mutate an immutable extern static once

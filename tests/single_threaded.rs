@@ -17,9 +17,9 @@ use support::Rng;
 /// glibc settings for `rust_collections_churn_next_to_pools`: trim the top
 /// as soon as 128 KiB are free. (Raising `mmap_threshold` as well, so that
 /// multi-MiB buffers stay on the break, makes glibc's own `malloc` return
-/// NULL after a foreign `sbrk` on the main thread, with the code before issue
-/// 9 as well; not this crate's to fix, so the buffers above 128 KiB are
-/// mmap'd by glibc here.)
+/// NULL after any foreign `sbrk` on the main thread, this crate's or not:
+/// not this crate's to fix, so the buffers above 128 KiB are mmap'd by
+/// glibc here.)
 const TUNABLES: &str = "glibc.malloc.trim_threshold=131072";
 
 const CASES: &[(&str, fn())] = &[

@@ -4,8 +4,9 @@
 //!
 //! Both follow every change the three operations make: a block appended,
 //! freed, or freed by a pool release. With `indexed-fit` the fit index also
-//! keeps each pool's blocks in use ([`crate::pool_lists`]), so that a pool
-//! release visits only the pool's blocks instead of walking all of them.
+//! lists each block in the pool it was last allocated in
+//! ([`crate::pool_lists`]), so that a pool release visits only the blocks
+//! listed in the pool instead of walking all of them.
 //! Without `indexed-fit` the fit index is a twin that knows nothing and
 //! costs nothing (`Fit`, defined twice below), so the heap's operations
 //! read the same in both builds.
@@ -116,8 +117,8 @@ impl Indexes {
 
 /// `indexed-fit`: the tree of the largest free size per range of blocks
 /// ([`crate::fit_index::FitIndex`]), whose leaves are the block index's
-/// positions, and each pool's blocks in use ([`PoolLists`]), by the same
-/// positions.
+/// positions, and the blocks last allocated in each pool ([`PoolLists`]),
+/// by the same positions.
 #[cfg(feature = "indexed-fit")]
 struct Fit {
     tree: crate::fit_index::FitIndex,
@@ -225,9 +226,9 @@ impl Fit {
                 // SAFETY: a block start of this heap (as above), whose pool
                 // is `pool`; its pointer is 32 bytes on.
                 unsafe { walk::deallocate(block.wrapping_add(HEADER_SIZE)) };
-                if header.is_in_use() {
-                    self.tree.set(position, header.size);
-                }
+                // Free now, whatever its in-use word said (a free block's
+                // leaf has its size already: no change then).
+                self.tree.set(position, header.size);
             }
         }
         self.pools.clear(pool);
