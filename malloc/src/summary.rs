@@ -103,6 +103,33 @@ fn census(heap: &process::ProcessHeap) -> HeapCensus {
     census
 }
 
+/// The process's name as the kernel keeps it (`/proc/self/comm`, at most
+/// 15 bytes), read into `buffer`; `?` if it cannot be read.
+fn program_name(buffer: &mut [u8; 64]) -> &str {
+    // SAFETY: a NUL-terminated path; the descriptor is closed below.
+    let fd = unsafe {
+        libc::open(
+            c"/proc/self/comm".as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return "?";
+    }
+    // SAFETY: `buffer` is writable for its whole length.
+    let read = unsafe { libc::read(fd, buffer.as_mut_ptr().cast(), buffer.len()) };
+    // SAFETY: `fd` was opened above.
+    unsafe { libc::close(fd) };
+    let Ok(read) = usize::try_from(read) else {
+        return "?";
+    };
+    let name = buffer[..read].trim_ascii_end();
+    match core::str::from_utf8(name) {
+        Ok(name) if !name.is_empty() && !name.contains(char::is_whitespace) => name,
+        _ => "?",
+    }
+}
+
 /// The summary's lines for the locked heap.
 fn write_summary(text: &mut impl fmt::Write, heap: &process::ProcessHeap) -> fmt::Result {
     let census = census(heap);
@@ -110,6 +137,8 @@ fn write_summary(text: &mut impl fmt::Write, heap: &process::ProcessHeap) -> fmt
     // SAFETY: getpid has no preconditions.
     let pid = unsafe { libc::getpid() };
     writeln!(text, "pid {pid}")?;
+    let mut name = [0u8; 64];
+    writeln!(text, "program {}", program_name(&mut name))?;
     let fit = if build_info::INDEXED_FIT {
         "indexed-fit"
     } else {
