@@ -109,8 +109,11 @@ fn ls_lists_a_folder() {
     if !available("ls_lists_a_folder", "ls") {
         return;
     }
+    let folder = workspace().join("asm");
     same_as_glibc("ls", || {
-        command("ls", &["-l", "/usr/include/x86_64-linux-gnu"])
+        let mut ls = command("ls", &["-l"]);
+        ls.arg(&folder);
+        ls
     });
 }
 
