@@ -8,7 +8,7 @@
 //! a minute (93 000 allocations, 37 000 blocks, 18 900 blocks visited per
 //! allocation on average), and one test module many minutes; the walk build
 //! runs Python in tests/everyday_programs.rs instead. The default set takes
-//! about half a minute on each allocator; `BRK_POOLS_CPYTHON_FULL=1` adds
+//! 20 to 30 seconds on each allocator; `BRK_POOLS_CPYTHON_FULL=1` adds
 //! the slower modules (several minutes). A missing python3.11 or test suite
 //! skips with a message (.ci/run installs both and requires them).
 
@@ -23,16 +23,14 @@ const PYTHON: &str = "/usr/bin/python3.11";
 /// The test suite's runner, from libpython3.11-testsuite.
 const REGRTEST: &str = "/usr/lib/python3.11/test/libregrtest";
 
-/// Modules that pass on glibc here and run in about half a minute.
+/// Modules that pass on glibc here and run in 20 to 30 seconds.
 const DEFAULT_MODULES: &[&str] = &[
     "test_list",
     "test_dict",
     "test_tuple",
     "test_json",
-    "test_re",
     "test_bytes",
     "test_sort",
-    "test_collections",
     "test_heapq",
     "test_mmap",
     "test_fork1",
@@ -41,6 +39,8 @@ const DEFAULT_MODULES: &[&str] = &[
 /// Added by `BRK_POOLS_CPYTHON_FULL=1`: threads, signals, subprocesses and
 /// the larger containers (test_signal and test_subprocess wait a lot).
 const FULL_MODULES: &[&str] = &[
+    "test_re",
+    "test_collections",
     "test_set",
     "test_unicode",
     "test_itertools",
