@@ -216,11 +216,21 @@ fn targets(names: &[&str]) -> BTreeSet<String> {
     names.iter().map(|s| s.to_string()).collect()
 }
 
-/// Every target in `must` failed, and nothing outside `must` and `may`.
+/// The real programs on the malloc shim (tools/tests): a changed heap may
+/// change what they see (the shim's walk figures assume blocks that are
+/// never split or merged), so no exercise is judged by them.
+const REAL_PROGRAM_TARGETS: &[&str] = &["--test everyday_programs", "--test cpython_suite"];
+
+/// Every target in `must` failed, and nothing outside `must`, `may` and
+/// [`REAL_PROGRAM_TARGETS`].
 fn assert_breaks(patch: &str, must: &[&str], may: &[&str]) {
     let failed = failing_targets_with(patch);
     let must = targets(must);
-    let allowed: BTreeSet<String> = must.union(&targets(may)).cloned().collect();
+    let allowed: BTreeSet<String> = must
+        .union(&targets(may))
+        .cloned()
+        .chain(targets(REAL_PROGRAM_TARGETS))
+        .collect();
     assert!(
         must.is_subset(&failed) && failed.is_subset(&allowed),
         "{patch}: failed {failed:?}, expected {must:?} (and perhaps {may:?})"

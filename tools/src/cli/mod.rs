@@ -8,6 +8,7 @@ mod compare;
 mod disasm;
 mod original;
 mod run_c;
+mod run_program;
 mod step;
 mod trace;
 
@@ -82,6 +83,16 @@ enum Command {
     /// $XDG_CACHE_HOME/brk-pools, else ~/.cache/brk-pools.
     #[command(after_help = SCRIPT_HELP)]
     Step(step::StepArgs),
+    /// Run a program with every malloc on the port (the malloc shim,
+    /// libbrk_pools_malloc.so, under LD_PRELOAD), then print on standard
+    /// error what happened to its heap: blocks in use and free, free blocks
+    /// by size (nothing is split or merged), first-fit walk lengths,
+    /// appends, break moves and mappings, time.
+    ///
+    /// Example: brk-pools run -- perl -e 'my %h; $h{$_} = 1 for 1..5000'.
+    /// The exit status is the program's. The shim writes one summary per
+    /// process that exits normally; children are listed one line each.
+    Run(run_program::RunArgs),
 }
 
 /// A script and how much layout to print: shared by `trace` and `compare`.
@@ -219,6 +230,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Compare(args) => compare::run(&args),
         Command::Disasm(args) => disasm::run(&args),
         Command::Step(args) => step::run(&args),
+        Command::Run(args) => run_program::run(&args),
     }
 }
 
