@@ -27,6 +27,7 @@ pub mod elf;
 mod listing;
 pub mod pairing;
 pub mod picture;
+pub mod source;
 pub mod tracer;
 
 pub use compare::{Comparison, Difference};
@@ -131,6 +132,10 @@ pub enum Value {
     Offset(i128),
     /// A pool, a size, a null.
     Number(u64),
+    /// A code address: `%rcx` after run.s's `syscall`, which the kernel
+    /// sets to the return address (shown without its value, which depends
+    /// on the linker).
+    ReturnAddress,
 }
 
 impl fmt::Display for Value {
@@ -138,6 +143,7 @@ impl fmt::Display for Value {
         match *self {
             Value::Offset(offset) => Offset(offset).fmt(f),
             Value::Number(number) => write!(f, "{number}"),
+            Value::ReturnAddress => f.write_str("(return address)"),
         }
     }
 }
@@ -179,6 +185,8 @@ pub struct Executed {
     pub flags: Vec<(Flag, bool)>,
     /// For a jump: taken or not (compared).
     pub taken: Option<bool>,
+    /// The source line it was assembled from (shown).
+    pub source: Option<source::SourceLine>,
 }
 
 impl Executed {
@@ -426,11 +434,25 @@ pub fn run(options: &StepOptions) -> Result<StepOutcome, StepError> {
     )
 }
 
+/// Whether `reg` holds the return address run.s's `syscall` left in `%rcx`
+/// (from that `syscall` to the end of `allocate_move_break`).
+fn is_return_address(reg: Reg, site: &pairing::Site, map: &Map) -> bool {
+    let before_syscall =
+        site.slot == Slot::Unpaired(pairing::ROW_BREAK_MOVE) && site.decoded.text != "syscall";
+    reg == Reg::Rcx && site.label == "allocate_move_break" && !before_syscall && map.original
+}
+
 /// The role of a register in a label: pointer or number.
-fn is_pointer(reg: Reg, label: &str, slot: Slot) -> bool {
+fn is_pointer(reg: Reg, site: &pairing::Site) -> bool {
+    let (label, slot) = (site.label, site.slot);
     match reg {
         Reg::R10 | Reg::Rdx => false,
         Reg::Rdi => !label.starts_with("deallocate_pool") && label != "deallocate_from_pool",
+        // The port's null, and run.s's system call number before its
+        // syscall (which returns the new break).
+        Reg::Rax if slot == Slot::Unpaired(pairing::ROW_BREAK_MOVE) => {
+            site.decoded.text == "syscall"
+        }
         Reg::Rax => slot != Slot::Unpaired(pairing::ROW_END_XOR),
         Reg::Rsi | Reg::Rcx | Reg::R8 => true,
     }
@@ -482,7 +504,9 @@ fn operations(recording: &Recording, map: &Map) -> Vec<Recorded> {
                     let raw = after.values[CONTRACT.iter().position(|&r| r == reg).unwrap_or(0)];
                     RegValue {
                         reg,
-                        value: if is_pointer(reg, site.label, site.slot) {
+                        value: if is_return_address(reg, site, map) {
+                            Value::ReturnAddress
+                        } else if is_pointer(reg, site) {
                             offset(raw)
                         } else {
                             Value::Number(raw)
@@ -519,6 +543,7 @@ fn operations(recording: &Recording, map: &Map) -> Vec<Recorded> {
                     all,
                     flags,
                     taken,
+                    source: site.source.clone(),
                 };
                 match out.last_mut() {
                     Some(last) => last.executed.push(executed),
