@@ -19,11 +19,13 @@
 //! the pool walk) stay numbers. The role decides, not the value. Registers an
 //! instruction does not touch are not compared, nor are code addresses.
 //!
-//! [`picture`] draws one allocate's walk as SVG.
+//! [`picture`] draws one allocate's walk as SVG; [`html`] writes a page to
+//! scrub through the whole run in a browser.
 
 mod compare;
 pub mod decode;
 pub mod elf;
+pub mod html;
 mod listing;
 pub mod pairing;
 pub mod picture;
@@ -31,7 +33,7 @@ pub mod source;
 pub mod tracer;
 
 pub use compare::{Comparison, Difference};
-pub use listing::pairing_table;
+pub use listing::{Mark, Row, pairing_table};
 
 use std::fmt;
 use std::path::PathBuf;
@@ -56,7 +58,8 @@ pub struct StepOptions {
     pub port_driver: PathBuf,
     /// Most instructions to single-step on each side.
     pub max_steps: u64,
-    /// Read the heap's headers before every allocate walk (for [`picture`]).
+    /// Read the heap's headers before every allocate walk and pool walk
+    /// (for [`picture`] and [`html`]).
     pub read_headers: bool,
 }
 
@@ -235,7 +238,7 @@ pub struct Operation {
     pub original: Vec<Executed>,
     /// The port's instructions.
     pub port: Vec<Executed>,
-    /// The original's heap before its allocate walk (with
+    /// The original's heap before its allocate walk or pool walk (with
     /// [`StepOptions::read_headers`]).
     pub headers: Option<Headers>,
     /// The original's heap start, to turn header addresses into offsets.

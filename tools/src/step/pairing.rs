@@ -139,9 +139,10 @@ pub struct Map {
     pub walk_starts: Vec<u64>,
     /// The three C functions' entry points (breakpoints).
     pub entries: Vec<(u64, Entry)>,
-    /// Where the first instruction of `allocate_loop` is, on this side (the
-    /// walk picture reads the headers there).
-    pub allocate_loop_starts: Vec<u64>,
+    /// Where the first instruction of `allocate_loop` and of
+    /// `deallocate_pool_loop` is, on this side (the walk picture and the
+    /// viewer read the headers there).
+    pub walk_loop_starts: Vec<u64>,
     /// The address of trace.c's `heap0` (the break at the start of main).
     pub heap0: u64,
     /// Things worth saying about the match (a changed jump condition).
@@ -263,15 +264,15 @@ fn unpaired_row_of_return(label: &str) -> Option<usize> {
 struct Sites {
     sites: HashMap<u64, Site>,
     walk_starts: Vec<u64>,
-    allocate_loop_starts: Vec<u64>,
+    walk_loop_starts: Vec<u64>,
 }
 
 impl Sites {
     /// A recorded range of `label` starts at `address`.
     fn range(&mut self, label: &str, address: u64) {
         self.walk_starts.push(address);
-        if label == "allocate_loop" {
-            self.allocate_loop_starts.push(address);
+        if label == "allocate_loop" || label == "deallocate_pool_loop" {
+            self.walk_loop_starts.push(address);
         }
     }
 
@@ -281,7 +282,7 @@ impl Sites {
             sites: self.sites,
             walk_starts: self.walk_starts,
             entries,
-            allocate_loop_starts: self.allocate_loop_starts,
+            walk_loop_starts: self.walk_loop_starts,
             heap0,
             notes,
             link_entry: exe.entry,

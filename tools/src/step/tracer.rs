@@ -398,7 +398,7 @@ impl Tracer<'_> {
                 });
             }
             if self.read_headers
-                && self.map.allocate_loop_starts.contains(&link)
+                && self.map.walk_loop_starts.contains(&link)
                 && !self.has_headers_for_this_operation()
             {
                 let headers = self.headers(regs.rsi, regs.rcx)?;
