@@ -121,8 +121,9 @@
     const e = row ? row[side] : null;
     if (!e) {
       const why = row ? pairingReason(row) : null;
-      body.appendChild(el("div", "none", row ? "no instruction on this side" : "(no walk instruction)"));
-      if (why) body.appendChild(el("div", "reason", why[2]));
+      body.appendChild(el("div", "none", !row ? "(no walk instruction)"
+        : why ? "no instruction on this side (a row of the pairing table: the other side says why)"
+        : "no instruction on this side"));
       body.appendChild(registers(op, m, side, null));
       return;
     }
@@ -155,7 +156,10 @@
       const t = e ? e[1].find((x) => x[0] === r) : null;
       const cls = t ? (t[2] ? "written" : "read") : known[r] === null ? "unknown" : "";
       names.appendChild(el("td", "name", "%" + name));
-      const v = el("td", cls, known[r] === null ? "-" : known[r]);
+      const value = known[r] === null ? "-" : known[r];
+      // "(return address)" is a kind of value, not a number: kept short.
+      const v = el("td", cls, value === "(return address)" ? "ret. addr." : value);
+      v.title = value;
       v.dataset.reg = name;
       values.appendChild(v);
     });
