@@ -33,7 +33,7 @@ pub mod source;
 pub mod tracer;
 
 pub use compare::{Comparison, Difference};
-pub use listing::{Mark, Row, pairing_table};
+pub use listing::{LISTING_WIDTH, Mark, Row, pairing_table};
 
 use std::fmt;
 use std::path::PathBuf;
