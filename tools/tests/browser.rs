@@ -31,8 +31,9 @@ const SCENARIOS: [&str; 5] = [
     "double_free",
 ];
 
-/// Keys pressed in each scenario.
-const PRESSES: usize = 40;
+/// Keys pressed in each scenario (chromedriver takes about 0.1 s a key):
+/// Right, a Left at the 8th, a Down at the 10th.
+const PRESSES: usize = 16;
 
 fn browser(test: &str) -> Option<Browser> {
     let required = std::env::var("BRK_POOLS_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
@@ -262,10 +263,22 @@ fn errors(browser: &Browser) -> Value {
         .expect("the error collector")
 }
 
-fn scratch() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("brk-pools-browser-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A scratch directory for the pages, removed on drop (a failing test
+/// too).
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Scratch {
+        let dir = std::env::temp_dir().join(format!("brk-pools-browser-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Every step the keys reach shows the listing's step; the fragment
@@ -284,6 +297,7 @@ fn scenario(browser: &Browser, dir: &Path, name: &str) {
     let mut at = 0;
     check(name, &listing, steps[at], &view(browser));
     // Right and Left on the focused slider move one instruction each.
+    let slider = browser.find("#slider").expect("the slider");
     for press in 0..PRESSES {
         let (key, next) = match press % 10 {
             7 => (LEFT, at.saturating_sub(1)),
@@ -293,7 +307,7 @@ fn scenario(browser: &Browser, dir: &Path, name: &str) {
             }
             _ => (RIGHT, (at + 1).min(steps.len() - 1)),
         };
-        browser.send_keys("#slider", key).expect("keys");
+        browser.send_keys(&slider, key).expect("keys");
         at = next;
         check(name, &listing, steps[at], &view(browser));
         if press == 12 {
@@ -351,9 +365,10 @@ fn the_viewer_shows_the_listings_steps_in_chromium() {
     let Some(browser) = browser("the_viewer_shows_the_listings_steps_in_chromium") else {
         return;
     };
-    let dir = scratch();
+    let scratch = Scratch::new();
+    let dir = scratch.0.as_path();
     for name in SCENARIOS {
-        scenario(&browser, &dir, name);
+        scenario(&browser, dir, name);
     }
 
     // A 300-operation script: small, fast, and still the listing's steps.
@@ -390,5 +405,4 @@ fn the_viewer_shows_the_listings_steps_in_chromium() {
         .screenshot(&std::env::temp_dir().join("brk-pools-viewer-long.png"))
         .expect("a screenshot");
     assert_eq!(errors(&browser), Value::Array(vec![]), "long");
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -211,7 +211,11 @@
       if (slot === "allocate_move_break:1" && here && rdx !== null) here.size = rdx;
       if (slot === "allocate_move_break:2" && here && r10 !== null) here.pool = r10;
     }
-    return { blocks, rsi, end, truncated: op.heap.truncated };
+    // memory_end moved (the break follows at the syscall) but the new
+    // header is not written yet: the space between the old end and the new.
+    const oldEnd = parseOffset(op.heap.end);
+    const growing = end !== oldEnd && !blocks.some((b) => b.at === oldEnd) ? { at: oldEnd, size: end - oldEnd } : null;
+    return { blocks, rsi, end, growing, truncated: op.heap.truncated };
   }
 
   const SVG = "http://www.w3.org/2000/svg";
@@ -250,7 +254,7 @@
       to = from + LIMIT;
     }
     const rowH = 22, width = 330, top = 6;
-    const lines = (to - from) + (from > 0 ? 1 : 0) + (to < blocks.length ? 1 : 0) + 2;
+    const lines = (to - from) + (from > 0 ? 1 : 0) + (to < blocks.length ? 1 : 0) + 2 + (state.growing ? 1 : 0);
     const svg = svgEl("svg", { width, height: top + lines * rowH + 6, viewBox: "0 0 " + width + " " + (top + lines * rowH + 6), role: "img" });
     svg.appendChild(svgEl("title", {}, "heap at op " + ops.indexOf(op) + " row " + m));
     let y = top;
@@ -275,6 +279,17 @@
       y += rowH;
     }
     if (to < blocks.length) fold(blocks.length - to);
+    if (state.growing) {
+      const g = state.growing;
+      svg.appendChild(svgEl("rect", {
+        x: 44, y, width: 214, height: rowH - 3, rx: 2, fill: "#ffffff",
+        stroke: rsi === g.at ? "#b00020" : "#888", "stroke-width": rsi === g.at ? 2 : 1, "stroke-dasharray": "4 2",
+      }));
+      svg.appendChild(svgEl("text", { x: 48, y: y + 14, "font-size": 10.5 }, hex(g.at) + " " + g.size + " B, no header yet"));
+      svg.appendChild(svgEl("text", { x: 262, y: y + 14, "font-size": 10.5, fill: "#333" }, "new end"));
+      if (rsi === g.at) svg.appendChild(svgEl("text", { x: 2, y: y + 14, "font-size": 11, fill: "#b00020" }, "%rsi\u25B6"));
+      y += rowH;
+    }
     svg.appendChild(svgEl("line", { x1: 44, x2: 258, y1: y + 2, y2: y + 2, stroke: "#333", "stroke-width": 2 }));
     if (rsi === end) svg.appendChild(svgEl("text", { x: 2, y: y + 17, "font-size": 11, fill: "#b00020" }, "%rsi\u25B6"));
     svg.appendChild(svgEl("text", { x: 48, y: y + 17, "font-size": 11 }, "%rcx = memory_end " + hex(end)));

@@ -232,19 +232,25 @@ impl Browser {
         }
     }
 
-    /// Types `keys` into the element `css` selects (focusing it).
-    pub fn send_keys(&self, css: &str, keys: &str) -> Result<(), String> {
+    /// The element `css` selects (its WebDriver reference).
+    pub fn find(&self, css: &str) -> Result<String, String> {
         let found = self.request(
             "POST",
             &self.session_path("/element"),
             Some(json!({"using": "css selector", "value": css})),
         )?;
-        let id = found[ELEMENT]
+        found[ELEMENT]
             .as_str()
-            .ok_or_else(|| format!("no element {css}: {found}"))?;
+            .map(str::to_string)
+            .ok_or_else(|| format!("no element {css}: {found}"))
+    }
+
+    /// Types `keys` into the element `element` ([`Browser::find`]),
+    /// focusing it.
+    pub fn send_keys(&self, element: &str, keys: &str) -> Result<(), String> {
         self.request(
             "POST",
-            &self.session_path(&format!("/element/{id}/value")),
+            &self.session_path(&format!("/element/{element}/value")),
             Some(json!({"text": keys})),
         )
         .map(drop)
