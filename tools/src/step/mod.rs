@@ -3,9 +3,9 @@
 //! The same C driver (`asm/trace.c`) runs an operation script twice, linked
 //! once with run.s and once with `libbrk_pools.a`, each under `ptrace`
 //! ([`tracer`]). Every executed instruction of the ported labels
-//! (`allocate_loop`, `try_next_block`, the header stores of
-//! `allocate_move_break`, `deallocate`, `deallocate_pool_loop`,
-//! `deallocate_from_pool`) is recorded with, after it, the registers of
+//! (`allocate_loop`, `try_next_block`, `allocate_move_break` (on run.s's
+//! side its break move too, which the port does in Rust), `deallocate`,
+//! `deallocate_pool_loop`, `deallocate_from_pool`) is recorded with, after it, the registers of
 //! run.s's contract that it reads or writes (`%r10 %rdx %rsi %rcx %rdi %r8
 //! %rax`), the flags a conditional jump reads (CF, ZF) and, for a jump,
 //! whether it was taken ([`decode`]). Which run.s instruction each executed
