@@ -72,10 +72,15 @@ pub fn run_s_label(label: &str) -> Vec<SourceLine> {
 /// The instruction lines of each `asm!` block of `src/walk.rs`, in the
 /// order of the file: the quoted strings that are not labels (`"2:"`).
 pub fn walk_asm_blocks() -> Vec<Vec<SourceLine>> {
+    asm_blocks(WALK_RS)
+}
+
+/// The instruction lines of each `asm!` block of the Rust source `text`.
+fn asm_blocks(text: &str) -> Vec<Vec<SourceLine>> {
     let mut blocks = Vec::new();
     let mut current: Option<Vec<SourceLine>> = None;
     let mut comments: Vec<String> = Vec::new();
-    for (number, line) in WALK_RS.lines().enumerate() {
+    for (number, line) in text.lines().enumerate() {
         let trimmed = line.trim();
         if trimmed.starts_with("asm!(") {
             current = Some(Vec::new());
@@ -140,12 +145,40 @@ mod tests {
     }
 
     #[test]
-    fn walk_rs_has_the_four_blocks_in_order() {
-        let blocks = walk_asm_blocks();
-        let lengths: Vec<usize> = blocks.iter().map(Vec::len).collect();
-        assert_eq!(lengths, [14, 5, 2, 10]);
-        assert_eq!(blocks[0][1].code, "\"je 3f\"");
-        assert!(blocks[0][1].comment.contains("allocate_move_break"));
-        assert_eq!(blocks[0][13].code, "\"xorl %eax, %eax\"");
+    fn asm_lines_carry_their_comments_and_skip_labels() {
+        let text = r#"
+        // not in a block
+        asm!(
+            // allocate_loop:
+            "2:",
+            // if we have reached the end of memory
+            "cmpq %rsi, %rcx",
+            "je 3f",                                // (allocate_move_break: done in Rust)
+            // ANCHOR: try_next_block
+            "3:",
+            "xorl %eax, %eax",
+            in("rcx") memory_end,
+        );
+        asm!(
+            "movq $0, {pool}(%rsi)",
+        );
+"#;
+        let blocks = asm_blocks(text);
+        let codes: Vec<Vec<&str>> = blocks
+            .iter()
+            .map(|b| b.iter().map(|l| l.code.as_str()).collect())
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                vec!["\"cmpq %rsi, %rcx\"", "\"je 3f\"", "\"xorl %eax, %eax\""],
+                vec!["\"movq $0, {pool}(%rsi)\""],
+            ]
+        );
+        assert_eq!(blocks[0][0].comment, "if we have reached the end of memory");
+        assert_eq!(blocks[0][0].line, 7);
+        assert_eq!(blocks[0][1].comment, "(allocate_move_break: done in Rust)");
+        assert_eq!(blocks[0][2].comment, "");
+        assert_eq!(blocks[0][2].file, "walk.rs");
     }
 }
