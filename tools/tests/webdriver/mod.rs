@@ -5,10 +5,11 @@
 //!
 //! [`Browser::start`] returns `None` when either program is missing, so
 //! that a test can skip; dropping the [`Browser`] ends the session and
-//! kills chromedriver (which takes its browser with it).
+//! kills chromedriver's process group (it and the browser it started).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -51,7 +52,10 @@ impl Browser {
         ) else {
             return Ok(None);
         };
+        // A process group of its own, so that the browser it starts can be
+        // killed with it even when no session was made.
         let mut driver = Command::new(&chromedriver)
+            .process_group(0)
             .arg("--port=0")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -268,6 +272,13 @@ impl Drop for Browser {
     fn drop(&mut self) {
         if !self.session.is_empty() {
             let _ = self.request("DELETE", &self.session_path(""), None);
+        }
+        if let Ok(group) = libc::pid_t::try_from(self.driver.id()) {
+            // SAFETY: a plain system call; the group is chromedriver's own
+            // (process_group(0) at spawn), which it has not reaped yet.
+            unsafe {
+                libc::kill(-group, libc::SIGKILL);
+            }
         }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
