@@ -77,6 +77,9 @@ pub struct Step {
     /// Header offset of the block to outline: the one the step returned or
     /// freed. `None` outlines nothing.
     pub highlight: Option<usize>,
+    /// Header offsets of the blocks a `p` (pool release) freed: in use
+    /// before it, free after it. Outlined too.
+    pub freed: Vec<usize>,
 }
 
 impl Step {
@@ -91,6 +94,7 @@ impl Step {
             caption: caption.into(),
             blocks: heap.blocks().collect(),
             highlight,
+            freed: Vec::new(),
         }
     }
 
@@ -107,7 +111,8 @@ impl Step {
 /// Runs an operation script ([`crate::script`]) on `heap`, as
 /// [`crate::trace::run`] does (C `int`s zero-extended, `deallocate` of a
 /// non-block ignored), and returns one step per operation. Each caption is the
-/// trace's `op` line; the block an `a` returned or a `d` freed is highlighted.
+/// trace's `op` line; the block an `a` returned or a `d` freed is highlighted,
+/// and so are the blocks a `p` freed ([`Step::freed`]).
 /// Lines that are not operations are skipped.
 ///
 /// Every step holds a copy of the heap's block list, so a long script with
@@ -123,6 +128,7 @@ impl Step {
 /// assert_eq!(steps[1].caption, "op 1: a 2 32 -> h1=+0x1d0");
 /// assert_eq!(steps[1].highlight, Some(0x1b0));
 /// assert_eq!(steps[2].highlight, None);
+/// assert_eq!(steps[2].freed, [0x1b0]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn script_steps<S: BreakSource>(heap: &mut Heap<S>, script: &str) -> Vec<Step> {
@@ -174,19 +180,42 @@ fn replay_steps<S: BreakSource>(
     mut each: impl FnMut(usize, Step),
 ) {
     let mut number = 0;
+    // The blocks in use after the previous operation, by header offset.
+    let mut in_use_before: Vec<usize> = Vec::new();
     replay(heap, script, |heap, event| {
         if let Event::Executed { line, pointer, .. } = event {
+            let mut in_use: Vec<usize> = heap
+                .blocks()
+                .filter(|b| b.header.in_use != 0)
+                .map(|b| b.offset)
+                .collect();
+            in_use.sort_unstable();
             if keep(number) {
                 // Highlight by header offset, which Heap::blocks counts from memory_start.
                 let start = heap.memory_start() as usize;
                 let highlight = pointer
                     .and_then(|p| (p.as_ptr() as usize).checked_sub(HEADER_SIZE))
                     .and_then(|h| h.checked_sub(start));
-                each(number, Step::of_heap(line.to_string(), heap, highlight));
+                let mut step = Step::of_heap(line.to_string(), heap, highlight);
+                if is_pool_release(line) {
+                    step.freed = in_use_before
+                        .iter()
+                        .copied()
+                        .filter(|offset| in_use.binary_search(offset).is_err())
+                        .collect();
+                }
+                each(number, step);
             }
+            in_use_before = in_use;
             number += 1;
         }
     });
+}
+
+/// Whether a trace's `op` line (`op 2: p 2`) is a pool release.
+fn is_pool_release(line: &str) -> bool {
+    line.split_once(": ")
+        .is_some_and(|(_, op)| op.starts_with("p "))
 }
 
 /// The most rows a picture has.
@@ -545,7 +574,7 @@ fn render_step(
             render_gap(svg, scale, previous_end, place.start, bar);
         }
         previous_end = place.end;
-        render_place(svg, &place, step.highlight, marks);
+        render_place(svg, &place, step, marks);
         labels.offset(svg, place.x, &Offset::from(place.start).to_string());
     }
     svg.close("g");
@@ -682,8 +711,11 @@ impl<'a> Place<'a> {
 
 /// One place: a block alone or a cell of several, outlined if it holds the
 /// block the step returned or freed.
-fn render_place(svg: &mut Svg, place: &Place, highlight: Option<usize>, marks: &mut Marks) {
-    let highlighted = place.blocks.iter().any(|b| highlight == Some(b.offset));
+fn render_place(svg: &mut Svg, place: &Place, step: &Step, marks: &mut Marks) {
+    let highlighted = place
+        .blocks
+        .iter()
+        .any(|b| step.highlight == Some(b.offset) || step.freed.contains(&b.offset));
     let centre = if let [block] = place.blocks {
         render_block(svg, place, block, highlighted, marks)
     } else {
@@ -1145,6 +1177,7 @@ mod tests {
             caption: "s".into(),
             blocks,
             highlight: None,
+            freed: Vec::new(),
         }
     }
 
@@ -1199,6 +1232,7 @@ mod tests {
             caption: "a <b> & \"c\"\u{1b}".into(),
             blocks: vec![],
             highlight: None,
+            freed: Vec::new(),
         }]);
         assert!(svg.contains("a &lt;b&gt; &amp; &quot;c&quot;\u{fffd}"));
         assert!(svg.contains("class=\"empty\""));
@@ -1210,6 +1244,7 @@ mod tests {
             caption: "two segments".into(),
             blocks: vec![block(0, 1, 48, 1), block(4096, 1, 48, 2)],
             highlight: Some(4096),
+            freed: Vec::new(),
         }]);
         assert_eq!(svg.matches("<g class=\"gap\"").count(), 1);
         assert!(svg.contains("class=\"block in-use highlight\" data-offset=\"4096\""));

@@ -223,6 +223,112 @@ fn the_command_says_it_does_not_apply_to_an_indexed_fit_build() {
 }
 
 #[test]
+fn the_listing_fits_100_columns_and_shows_run_s_s_break_move() {
+    if !walk_build("the_listing_fits_100_columns_and_shows_run_s_s_break_move") {
+        return;
+    }
+    let lib = staticlib().display().to_string();
+    let output = brk_pools(&["step", &seed_ops(), "--port-lib", &lib]);
+    assert!(output.status.success());
+    let listing = String::from_utf8(output.stdout).unwrap();
+    let widest = listing.lines().map(|l| l.chars().count()).max().unwrap();
+    assert!(widest <= 100, "{widest} columns:\n{listing}");
+    // run.s's break move, row by row, before the header stores.
+    for line in [
+        "~    8 run.s allocate_move_break  movq %rcx, %r8               rcx=+0x1b0 r8:=+0x1b0",
+        "~   11 run.s allocate_move_break  movq %rdi, memory_end        rdi=+0x1f0",
+        "~   13 run.s allocate_move_break  syscall",
+        "             rcx:=(return address) rdi=+0x1f0 rax:=+0x1f0",
+        "~   14 port  allocate_loop        xorl %eax, %eax              rax:=0",
+        "    15 both  allocate_move_break  movq $1, (%r8)               r8=+0x1b0",
+    ] {
+        assert!(
+            listing.contains(&format!("\n{line}\n")),
+            "{line:?} in\n{listing}"
+        );
+    }
+    // --wide is the side-by-side; --op lists one operation.
+    let wide = brk_pools(&["step", &seed_ops(), "--wide", "--port-lib", &lib]);
+    let wide = String::from_utf8(wide.stdout).unwrap();
+    assert!(wide.lines().any(|l| l.chars().count() > 140), "{wide}");
+    let one = brk_pools(&["step", &seed_ops(), "--op", "3", "--port-lib", &lib]);
+    let one = String::from_utf8(one.stdout).unwrap();
+    assert!(
+        one.starts_with("op 3 (line 8: p 2): deallocate_pool(2)\n"),
+        "{one}"
+    );
+    assert_eq!(one.matches("\nop ").count(), 0, "{one}");
+}
+
+#[test]
+fn arguments_that_cannot_be_stepped_are_refused() {
+    if !walk_build("arguments_that_cannot_be_stepped_are_refused") {
+        return;
+    }
+    let lib = staticlib().display().to_string();
+    let refused = |args: &[&str], says: &str| {
+        let output = brk_pools(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    };
+    refused(
+        &["step", &seed_ops(), "--op", "5", "--port-lib", &lib],
+        "there is no operation 5: the script has 5 (numbered from 0)",
+    );
+    refused(
+        &["step", &seed_ops(), "--max-steps", "0", "--port-lib", &lib],
+        "invalid value '0' for '--max-steps <N>'",
+    );
+    let dir = support::profile_dir().join("step-test");
+    std::fs::create_dir_all(&dir).unwrap();
+    let empty = dir.join("empty.ops");
+    std::fs::write(&empty, "# only a comment\n\n").unwrap();
+    refused(
+        &["step", empty.to_str().unwrap(), "--port-lib", &lib],
+        "the script has no operations",
+    );
+}
+
+/// The viewer pages in docs/step/ are what `step --html` writes for their
+/// scenarios today, byte for byte.
+#[test]
+fn the_docs_viewer_pages_are_regenerated_identically() {
+    if !walk_build("the_docs_viewer_pages_are_regenerated_identically") {
+        return;
+    }
+    let lib = staticlib().display().to_string();
+    let dir = support::profile_dir().join("step-test");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut pages: Vec<_> = std::fs::read_dir(root().join("docs/step"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "html"))
+        .collect();
+    pages.sort();
+    assert!(pages.len() >= 2, "{pages:?}");
+    for page in pages {
+        let name = page.file_stem().unwrap().to_str().unwrap();
+        let script = format!("tests/scenarios/{name}.ops");
+        let fresh = dir.join(format!("{name}.html"));
+        let output = brk_pools(&[
+            "step",
+            root().join(&script).to_str().unwrap(),
+            "--html",
+            fresh.to_str().unwrap(),
+            "--port-lib",
+            &lib,
+        ]);
+        assert!(output.status.success(), "{output:?}");
+        assert!(
+            std::fs::read(&fresh).unwrap() == std::fs::read(&page).unwrap(),
+            "docs/step/{name}.html is not what step writes today; regenerate it with\n  \
+             cargo run -- step {script} --html docs/step/{name}.html"
+        );
+    }
+}
+
+#[test]
 fn the_step_limit_is_a_clear_error() {
     if !walk_build("the_step_limit_is_a_clear_error") {
         return;
@@ -309,14 +415,28 @@ fn the_jb_to_jbe_mutation_fails_at_the_first_exact_fit() {
     let lib = scratch.join("target/debug/libbrk_pools.a");
     assert!(Path::new(&lib).exists());
     let exact_fit = root().join("tests/scenarios/exact_fit.ops");
+    let page = scratch.join("exact_fit.html");
     let output = brk_pools(&[
         "step",
         exact_fit.to_str().unwrap(),
         "--compare",
+        "--html",
+        page.to_str().unwrap(),
         "--port-lib",
         lib.to_str().unwrap(),
         "--other-sources",
     ]);
+    // The page is written whatever the verdict and opens on the difference:
+    // op 4's jb, row 11 of its listing.
+    let page = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        page.contains("\"differs\":true"),
+        "the page marks the difference"
+    );
+    assert!(
+        page.contains("\"open\":[4,11]"),
+        "the page opens on op 4 row 11"
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     eprintln!("{stdout}");
     assert_eq!(output.status.code(), Some(1), "{stdout}");

@@ -107,14 +107,22 @@ fn seed_picture_has_one_element_per_block_and_its_labels() {
             "label {label} missing"
         );
     }
-    // The block each allocate returned is the highlighted one.
-    assert_eq!(picture.matches("highlight\"").count(), 4); // 3 allocates, 1 deallocate
+    // The block each allocate returned is the highlighted one, and so are
+    // the deallocate's and the two blocks deallocate_pool(2) freed.
+    assert_eq!(picture.matches("highlight\"").count(), 6); // 3 a, 2 freed by p, 1 d
     assert!(picture.contains("class=\"block in-use highlight\" data-offset=\"432\""));
-    // After deallocate_pool(2) both pool-2 blocks are free and hatched.
+    // After deallocate_pool(2) both pool-2 blocks are free, hatched and
+    // outlined; pool 1's block is not.
     let last = picture.split("data-step=\"3\"").nth(1).unwrap();
     let last = last.split("data-step=\"4\"").next().unwrap();
     assert_eq!(last.matches("class=\"block free").count(), 2);
     assert_eq!(last.matches("fill=\"url(#free)\"").count(), 2);
+    assert_eq!(
+        last.matches("class=\"block free highlight\"").count(),
+        2,
+        "{last}"
+    );
+    assert_eq!(last.matches("class=\"block in-use highlight\"").count(), 0);
 }
 
 #[test]

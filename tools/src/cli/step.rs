@@ -26,16 +26,27 @@ pub struct StepArgs {
     /// instruction with both register sets (exit status 1).
     #[arg(long)]
     compare: bool,
+    /// List run.s and the port side by side, one instruction a line (rows
+    /// of about 150 columns) instead of the default listing of at most 100.
+    #[arg(long)]
+    wide: bool,
     /// Stop with an error (exit status 2) after this many single steps on
     /// either side.
-    #[arg(long, value_name = "N", default_value_t = step::DEFAULT_MAX_STEPS)]
+    #[arg(long, value_name = "N", default_value_t = step::DEFAULT_MAX_STEPS,
+          value_parser = clap::value_parser!(u64).range(1..))]
     max_steps: u64,
     /// Also draw one allocate's walk as an SVG picture to OUT (the longest
     /// walk, or the one of --op).
     #[arg(long, value_name = "OUT")]
     svg: Option<PathBuf>,
-    /// With --svg: the operation to draw, numbered from 0 as in the listing.
-    #[arg(long, value_name = "N", requires = "svg")]
+    /// Also write a page to OUT that steps through the whole run in a
+    /// browser (self-contained: open it from disk). With --compare it is
+    /// written whatever the verdict, and opens on the first difference.
+    #[arg(long, value_name = "OUT")]
+    html: Option<PathBuf>,
+    /// The operation to list (or, with --svg, to draw), numbered from 0 as
+    /// in the listing.
+    #[arg(long, value_name = "N")]
     op: Option<usize>,
     /// The port's static library [default: libbrk_pools.a beside this
     /// executable, else the newest deps/libbrk_pools-*.a there, built from
@@ -270,11 +281,37 @@ pub fn run(args: &StepArgs) -> Result<ExitCode, CliError> {
         return Err(CliError(NOT_WITH_INDEXED_FIT.to_string()));
     }
     let script = read_script(&args.file)?.text;
+    if !brk_pools_tools::script::parse(&script)
+        .iter()
+        .any(Result::is_ok)
+    {
+        return Err(CliError(format!(
+            "{}: the script has no operations (one a line: `a POOL SIZE`, `d HANDLE`, `p POOL`)",
+            args.file.display()
+        )));
+    }
     let lib = port_lib(args)?;
     let mut options = StepOptions::new(&script, original::trace_driver()?, port_driver(&lib)?);
     options.max_steps = args.max_steps;
-    options.read_headers = args.svg.is_some();
+    options.read_headers = args.svg.is_some() || args.html.is_some();
     let outcome = step::run(&options)?;
+    if let Some(n) = args.op
+        && n >= outcome.operations.len()
+    {
+        return Err(CliError(format!(
+            "there is no operation {n}: the script has {} (numbered from 0)",
+            outcome.operations.len()
+        )));
+    }
+    if let Some(out) = &args.html {
+        let title = args.file.file_name().map_or_else(
+            || "-".to_string(),
+            |name| name.to_string_lossy().into_owned(),
+        );
+        std::fs::write(out, step::html::render(&outcome, &title))
+            .map_err(|e| CliError(format!("cannot write {}: {e}", out.display())))?;
+        eprintln!("brk-pools: wrote {}", out.display());
+    }
     if let Some(out) = &args.svg {
         let op = picture::choose(&outcome, args.op)?;
         std::fs::write(out, picture::render(op))
@@ -294,7 +331,21 @@ pub fn run(args: &StepArgs) -> Result<ExitCode, CliError> {
         }
         print(&format!("{text}{comparison}\n"))?;
     } else {
-        print(&outcome.side_by_side())?;
+        let listing = |outcome: &step::StepOutcome| {
+            if args.wide {
+                outcome.side_by_side()
+            } else {
+                outcome.listing()
+            }
+        };
+        match args.op {
+            Some(n) => {
+                let mut only = outcome.clone();
+                only.operations.retain(|op| op.number == n);
+                print(&listing(&only))?;
+            }
+            None => print(&listing(&outcome))?,
+        }
     }
     Ok(match comparison {
         Comparison::Identical { .. } => ExitCode::SUCCESS,

@@ -199,6 +199,19 @@ fn describe(
             writes.push(reg);
         }
     }
+    if instruction.mnemonic() == Mnemonic::Syscall {
+        // Linux's convention, which the instruction's own operands do not
+        // say: the number in %rax, the first argument in %rdi, the result
+        // back in %rax.
+        for reg in [Reg::Rdi, Reg::Rax] {
+            if !reads.contains(&reg) {
+                reads.push(reg);
+            }
+        }
+        if !writes.contains(&Reg::Rax) {
+            writes.push(Reg::Rax);
+        }
+    }
     let conditional = flow == FlowControl::ConditionalBranch;
     let flags = instruction.rflags_read();
     let flags_read = if conditional {

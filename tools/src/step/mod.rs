@@ -3,9 +3,9 @@
 //! The same C driver (`asm/trace.c`) runs an operation script twice, linked
 //! once with run.s and once with `libbrk_pools.a`, each under `ptrace`
 //! ([`tracer`]). Every executed instruction of the ported labels
-//! (`allocate_loop`, `try_next_block`, the header stores of
-//! `allocate_move_break`, `deallocate`, `deallocate_pool_loop`,
-//! `deallocate_from_pool`) is recorded with, after it, the registers of
+//! (`allocate_loop`, `try_next_block`, `allocate_move_break` (on run.s's
+//! side its break move too, which the port does in Rust), `deallocate`,
+//! `deallocate_pool_loop`, `deallocate_from_pool`) is recorded with, after it, the registers of
 //! run.s's contract that it reads or writes (`%r10 %rdx %rsi %rcx %rdi %r8
 //! %rax`), the flags a conditional jump reads (CF, ZF) and, for a jump,
 //! whether it was taken ([`decode`]). Which run.s instruction each executed
@@ -19,18 +19,21 @@
 //! the pool walk) stay numbers. The role decides, not the value. Registers an
 //! instruction does not touch are not compared, nor are code addresses.
 //!
-//! [`picture`] draws one allocate's walk as SVG.
+//! [`picture`] draws one allocate's walk as SVG; [`html`] writes a page to
+//! scrub through the whole run in a browser.
 
 mod compare;
 pub mod decode;
 pub mod elf;
+pub mod html;
 mod listing;
 pub mod pairing;
 pub mod picture;
+pub mod source;
 pub mod tracer;
 
 pub use compare::{Comparison, Difference};
-pub use listing::pairing_table;
+pub use listing::{LISTING_WIDTH, Mark, Row, pairing_table};
 
 use std::fmt;
 use std::path::PathBuf;
@@ -55,7 +58,8 @@ pub struct StepOptions {
     pub port_driver: PathBuf,
     /// Most instructions to single-step on each side.
     pub max_steps: u64,
-    /// Read the heap's headers before every allocate walk (for [`picture`]).
+    /// Read the heap's headers before every allocate walk and pool walk
+    /// (for [`picture`] and [`html`]).
     pub read_headers: bool,
 }
 
@@ -131,6 +135,10 @@ pub enum Value {
     Offset(i128),
     /// A pool, a size, a null.
     Number(u64),
+    /// A code address: `%rcx` after run.s's `syscall`, which the kernel
+    /// sets to the return address (shown without its value, which depends
+    /// on the linker).
+    ReturnAddress,
 }
 
 impl fmt::Display for Value {
@@ -138,6 +146,7 @@ impl fmt::Display for Value {
         match *self {
             Value::Offset(offset) => Offset(offset).fmt(f),
             Value::Number(number) => write!(f, "{number}"),
+            Value::ReturnAddress => f.write_str("(return address)"),
         }
     }
 }
@@ -179,6 +188,8 @@ pub struct Executed {
     pub flags: Vec<(Flag, bool)>,
     /// For a jump: taken or not (compared).
     pub taken: Option<bool>,
+    /// The source line it was assembled from (shown).
+    pub source: Option<source::SourceLine>,
 }
 
 impl Executed {
@@ -227,7 +238,7 @@ pub struct Operation {
     pub original: Vec<Executed>,
     /// The port's instructions.
     pub port: Vec<Executed>,
-    /// The original's heap before its allocate walk (with
+    /// The original's heap before its allocate walk or pool walk (with
     /// [`StepOptions::read_headers`]).
     pub headers: Option<Headers>,
     /// The original's heap start, to turn header addresses into offsets.
@@ -426,11 +437,25 @@ pub fn run(options: &StepOptions) -> Result<StepOutcome, StepError> {
     )
 }
 
+/// Whether `reg` holds the return address run.s's `syscall` left in `%rcx`
+/// (from that `syscall` to the end of `allocate_move_break`).
+fn is_return_address(reg: Reg, site: &pairing::Site, map: &Map) -> bool {
+    let before_syscall =
+        site.slot == Slot::Unpaired(pairing::ROW_BREAK_MOVE) && site.decoded.text != "syscall";
+    reg == Reg::Rcx && site.label == "allocate_move_break" && !before_syscall && map.original
+}
+
 /// The role of a register in a label: pointer or number.
-fn is_pointer(reg: Reg, label: &str, slot: Slot) -> bool {
+fn is_pointer(reg: Reg, site: &pairing::Site) -> bool {
+    let (label, slot) = (site.label, site.slot);
     match reg {
         Reg::R10 | Reg::Rdx => false,
         Reg::Rdi => !label.starts_with("deallocate_pool") && label != "deallocate_from_pool",
+        // The port's null, and run.s's system call number before its
+        // syscall (which returns the new break).
+        Reg::Rax if slot == Slot::Unpaired(pairing::ROW_BREAK_MOVE) => {
+            site.decoded.text == "syscall"
+        }
         Reg::Rax => slot != Slot::Unpaired(pairing::ROW_END_XOR),
         Reg::Rsi | Reg::Rcx | Reg::R8 => true,
     }
@@ -482,7 +507,9 @@ fn operations(recording: &Recording, map: &Map) -> Vec<Recorded> {
                     let raw = after.values[CONTRACT.iter().position(|&r| r == reg).unwrap_or(0)];
                     RegValue {
                         reg,
-                        value: if is_pointer(reg, site.label, site.slot) {
+                        value: if is_return_address(reg, site, map) {
+                            Value::ReturnAddress
+                        } else if is_pointer(reg, site) {
                             offset(raw)
                         } else {
                             Value::Number(raw)
@@ -519,6 +546,7 @@ fn operations(recording: &Recording, map: &Map) -> Vec<Recorded> {
                     all,
                     flags,
                     taken,
+                    source: site.source.clone(),
                 };
                 match out.last_mut() {
                     Some(last) => last.executed.push(executed),

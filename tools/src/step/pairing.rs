@@ -22,6 +22,7 @@ use crate::disasm::{CHECKED_LABELS, Part};
 use super::StepError;
 use super::decode::{Decoded, decode, decode_raw, describe_all};
 use super::elf::Executable;
+use super::source::{SourceLine, run_s_label, walk_asm_blocks};
 
 /// One row of the pairing table: an instruction that one side executes and
 /// the other has no counterpart for. Shown in the side-by-side listing, never
@@ -37,7 +38,7 @@ pub struct PairingRow {
 }
 
 /// The pairing table.
-pub const PAIRING: [PairingRow; 5] = [
+pub const PAIRING: [PairingRow; 6] = [
     PairingRow {
         original: "allocate_loop: ret",
         port: "jmp 5f (to the end of the asm block)",
@@ -65,6 +66,13 @@ pub const PAIRING: [PairingRow; 5] = [
         reason: "deallocate_pool before the first allocate: run.s walks from memory_start = \
                  memory_end = 0; the port has no segment and runs no walk",
     },
+    PairingRow {
+        original: "allocate_move_break: movq %rcx, %r8 ... syscall",
+        port: "-",
+        reason: "moving the break is Rust code in the port (src/heap/growth.rs), which writes \
+                 the new header only after the break really moved; its asm block starts at the \
+                 header stores",
+    },
 ];
 
 const ROW_LOOP_RET: usize = 0;
@@ -75,6 +83,8 @@ const ROW_DEALLOCATE_RET: usize = 2;
 pub const ROW_END_XOR: usize = 3;
 /// The row of run.s's pool walk over the empty heap.
 pub const ROW_EMPTY_HEAP: usize = 4;
+/// The row of run.s's break move (`movq %rcx, %r8` through `syscall`).
+pub const ROW_BREAK_MOVE: usize = 5;
 
 /// Where an executed instruction belongs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,6 +112,11 @@ pub struct Site {
     pub decoded: Decoded,
     /// For a jump: the name of where it goes.
     pub target_name: Option<String>,
+    /// The source line it was assembled from (run.s's line on the
+    /// original's side, the `asm!` line of `src/walk.rs` on the port's; none
+    /// for the port's `jmp` to the block's end when the sources do not line
+    /// up).
+    pub source: Option<SourceLine>,
 }
 
 /// The entry points of the three C functions, where an operation begins.
@@ -124,15 +139,18 @@ pub struct Map {
     pub walk_starts: Vec<u64>,
     /// The three C functions' entry points (breakpoints).
     pub entries: Vec<(u64, Entry)>,
-    /// Where the first instruction of `allocate_loop` is, on this side (the
-    /// walk picture reads the headers there).
-    pub allocate_loop_starts: Vec<u64>,
+    /// Where the first instruction of `allocate_loop` and of
+    /// `deallocate_pool_loop` is, on this side (the walk picture and the
+    /// viewer read the headers there).
+    pub walk_loop_starts: Vec<u64>,
     /// The address of trace.c's `heap0` (the break at the start of main).
     pub heap0: u64,
     /// Things worth saying about the match (a changed jump condition).
     pub notes: Vec<String>,
     /// The executable's link-time entry point (for the load bias).
     pub link_entry: u64,
+    /// Whether this is the original's driver (run.s), not the port's.
+    pub original: bool,
 }
 
 /// All of run.s's labels, to find where each one ends.
@@ -181,12 +199,21 @@ fn common(exe: &Executable, path: &std::path::Path) -> Result<Common, StepError>
     Ok((entries, heap0))
 }
 
-/// The recorded part of each checked run.s label in the original driver:
-/// `(label, decoded instructions)`.
+/// One checked run.s label in the original driver.
+struct OriginalPart {
+    label: &'static str,
+    /// The instructions before the compared part (`allocate_move_break`'s
+    /// break move, through its `syscall`), recorded but not compared.
+    before: Vec<Decoded>,
+    /// The compared part.
+    instructions: Vec<Decoded>,
+}
+
+/// The recorded part of each checked run.s label in the original driver.
 fn original_parts(
     exe: &Executable,
     path: &std::path::Path,
-) -> Result<Vec<(&'static str, Vec<Decoded>)>, StepError> {
+) -> Result<Vec<OriginalPart>, StepError> {
     let addresses: Vec<(&str, u64)> = RUN_S_LABELS
         .iter()
         .filter_map(|&name| Some((name, exe.symbol(name)?)))
@@ -206,14 +233,19 @@ fn original_parts(
             .code(start, end)
             .ok_or_else(|| missing(path, format!("{label} is not in .text")))?;
         let mut instructions = decode(bytes, start);
+        let mut before = Vec::new();
         if part == Part::AfterSyscall {
             let at = instructions
                 .iter()
                 .position(|i| i.text == "syscall")
                 .ok_or_else(|| missing(path, format!("no syscall in {label}")))?;
-            instructions.drain(..=at);
+            before = instructions.drain(..=at).collect();
         }
-        parts.push((label, instructions));
+        parts.push(OriginalPart {
+            label,
+            before,
+            instructions,
+        });
     }
     Ok(parts)
 }
@@ -232,28 +264,29 @@ fn unpaired_row_of_return(label: &str) -> Option<usize> {
 struct Sites {
     sites: HashMap<u64, Site>,
     walk_starts: Vec<u64>,
-    allocate_loop_starts: Vec<u64>,
+    walk_loop_starts: Vec<u64>,
 }
 
 impl Sites {
     /// A recorded range of `label` starts at `address`.
     fn range(&mut self, label: &str, address: u64) {
         self.walk_starts.push(address);
-        if label == "allocate_loop" {
-            self.allocate_loop_starts.push(address);
+        if label == "allocate_loop" || label == "deallocate_pool_loop" {
+            self.walk_loop_starts.push(address);
         }
     }
 
-    fn into_map(self, exe: &Executable, common: Common, notes: Vec<String>) -> Map {
+    fn into_map(self, exe: &Executable, common: Common, notes: Vec<String>, original: bool) -> Map {
         let (entries, heap0) = common;
         Map {
             sites: self.sites,
             walk_starts: self.walk_starts,
             entries,
-            allocate_loop_starts: self.allocate_loop_starts,
+            walk_loop_starts: self.walk_loop_starts,
             heap0,
             notes,
             link_entry: exe.entry,
+            original,
         }
     }
 }
@@ -270,15 +303,36 @@ pub fn original_map(exe: &Executable, path: &std::path::Path) -> Result<Map, Ste
         .filter_map(|&name| Some((exe.symbol(name)?, name)))
         .collect();
     let mut sites = Sites::default();
-    for (label, instructions) in parts {
-        if let Some(first) = instructions.first() {
+    for mut part in parts {
+        let label = part.label;
+        let lines = run_s_label(label);
+        // The source lines must be the decoded instructions, one for one.
+        let lines_fit = lines.len() == part.before.len() + part.instructions.len();
+        if let Some(first) = part.before.first().or(part.instructions.first()) {
             sites.range(label, first.address);
         }
-        for (index, decoded) in instructions.into_iter().enumerate() {
-            let slot = match (decoded.is_return, unpaired_row_of_return(label)) {
-                (true, Some(row)) => Slot::Unpaired(row),
-                _ => Slot::Label { label, index },
+        let skipped = part.before.len();
+        // run.s's data words by name, not by their link-time address.
+        for decoded in &mut part.before {
+            for name in ["memory_start", "memory_end"] {
+                if let Some(address) = exe.symbol(name) {
+                    decoded.text = decoded.text.replace(&address.to_string(), name);
+                }
+            }
+        }
+        let all = part.before.into_iter().map(|d| (None, d));
+        let compared = part
+            .instructions
+            .into_iter()
+            .enumerate()
+            .map(|(i, d)| (Some(i), d));
+        for (position, (index, decoded)) in all.chain(compared).enumerate() {
+            let slot = match (index, decoded.is_return, unpaired_row_of_return(label)) {
+                (None, _, _) => Slot::Unpaired(ROW_BREAK_MOVE),
+                (Some(_), true, Some(row)) => Slot::Unpaired(row),
+                (Some(index), _, _) => Slot::Label { label, index },
             };
+            debug_assert!(index.is_none_or(|i| i + skipped == position));
             let target_name = decoded.target.map(|t| {
                 label_at
                     .get(&t)
@@ -289,11 +343,12 @@ pub fn original_map(exe: &Executable, path: &std::path::Path) -> Result<Map, Ste
                 label,
                 decoded,
                 target_name,
+                source: lines_fit.then(|| lines[position].clone()),
             };
             sites.sites.insert(site.decoded.address, site);
         }
     }
-    Ok(sites.into_map(exe, common, Vec::new()))
+    Ok(sites.into_map(exe, common, Vec::new(), true))
 }
 
 /// One expected instruction of a port block.
@@ -308,12 +363,12 @@ struct Expected {
 
 /// The port's four asm blocks, as run.s's parts with the port-only
 /// instructions put in.
-fn port_blocks(parts: &[(&'static str, Vec<Decoded>)]) -> Vec<Vec<Expected>> {
+fn port_blocks(parts: &[OriginalPart]) -> Vec<Vec<Expected>> {
     let part = |name: &str| {
         parts
             .iter()
-            .find(|(label, _)| *label == name)
-            .map(|(_, instructions)| instructions.as_slice())
+            .find(|part| part.label == name)
+            .map(|part| part.instructions.as_slice())
             .unwrap_or_default()
     };
     let from = |label: &'static str, keep_return: bool| -> Vec<Expected> {
@@ -378,8 +433,13 @@ pub fn port_map(
     let raw = decode_raw(&exe.text, exe.text_address);
     let mut sites = Sites::default();
     let mut notes = Vec::new();
-    for block in port_blocks(&parts) {
+    // The asm! blocks of src/walk.rs come in the order of port_blocks.
+    let asm_lines = walk_asm_blocks();
+    for (number, block) in port_blocks(&parts).into_iter().enumerate() {
         let name = block[0].label;
+        let lines = asm_lines
+            .get(number)
+            .filter(|lines| lines.len() == block.len());
         let copies = copies_of(&raw, &block);
         if copies.is_empty() {
             return Err(missing(
@@ -393,7 +453,7 @@ pub fn port_map(
             }
             sites.range(name, window[0].address);
             let end = block_end(&window);
-            for (decoded, expected) in window.iter().zip(&block) {
+            for (position, (decoded, expected)) in window.iter().zip(&block).enumerate() {
                 let site = Site {
                     slot: expected.slot,
                     label: expected.label,
@@ -401,12 +461,13 @@ pub fn port_map(
                     target_name: decoded
                         .target
                         .map(|t| port_target_name(t, end, &window, &block)),
+                    source: lines.map(|lines| lines[position].clone()),
                 };
                 sites.sites.insert(decoded.address, site);
             }
         }
     }
-    Ok(sites.into_map(exe, common, notes))
+    Ok(sites.into_map(exe, common, notes, false))
 }
 
 /// Every place in `raw` where the port block `block` stands, described.

@@ -66,7 +66,7 @@ impl Walk {
 fn offset_of(value: Value) -> Option<i128> {
     match value {
         Value::Offset(o) => Some(o),
-        Value::Number(_) => None,
+        Value::Number(_) | Value::ReturnAddress => None,
     }
 }
 

@@ -41,7 +41,8 @@ pub struct HeaderWords {
     pub words: [u64; 3],
 }
 
-/// The heap's headers from `%rsi` to `%rcx` when an allocate walk started.
+/// The heap's headers from `%rsi` to `%rcx` when an allocate walk or a pool
+/// walk started.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Headers {
     /// `%rsi`: `memory_start`.
@@ -72,7 +73,8 @@ pub enum Event {
         /// The registers after it.
         after: Regs,
     },
-    /// The heap's headers, read before an allocate walk's first instruction.
+    /// The heap's headers, read before the first instruction of an allocate
+    /// walk or a pool walk.
     Headers(Headers),
     /// The tracee got a signal (inside a walk or not).
     Signal(i32),
@@ -398,7 +400,7 @@ impl Tracer<'_> {
                 });
             }
             if self.read_headers
-                && self.map.allocate_loop_starts.contains(&link)
+                && self.map.walk_loop_starts.contains(&link)
                 && !self.has_headers_for_this_operation()
             {
                 let headers = self.headers(regs.rsi, regs.rcx)?;
