@@ -164,6 +164,11 @@ fn write_summary(text: &mut impl fmt::Write, heap: &process::ProcessHeap) -> fmt
             writeln!(text, "free_class {} {count} {bytes}", 1u64 << class)?;
         }
     }
+    // The walk figures hold while every block is an append that stayed
+    // whole (run.s's design); a heap that splits or merges blocks (the
+    // exercises) has more or fewer blocks than appends, and they do not.
+    let counted = census.blocks == counter(&stats::APPENDS);
+    writeln!(text, "walks_counted {}", u64::from(counted))?;
     writeln!(text, "walk_total {}", counter(&stats::WALK_TOTAL))?;
     writeln!(text, "walk_longest {}", counter(&stats::WALK_LONGEST))?;
     writeln!(text, "appends {}", counter(&stats::APPENDS))?;

@@ -28,6 +28,10 @@ pub struct HeapSummary {
     /// Free blocks by size class: (smallest size of the class, blocks,
     /// bytes); a class holds the sizes up to twice its smallest.
     pub free_classes: Vec<(u64, u64, u64)>,
+    /// Whether the walk figures hold: the heap has one block per append (a
+    /// heap that splits or merges blocks, as the exercises make it, does
+    /// not, and its blocks' walk positions change).
+    pub walks_counted: bool,
     /// Blocks visited by all the first-fit walks together.
     pub walk_total: u64,
     /// Blocks visited by the longest walk.
@@ -78,6 +82,7 @@ pub fn parse(text: &str) -> Result<HeapSummary, String> {
                 }
                 _ => return Err(bad()),
             },
+            "walks_counted" => summary.walks_counted = one()? == 1,
             "walk_total" => summary.walk_total = one()?,
             "walk_longest" => summary.walk_longest = one()?,
             "appends" => summary.appends = one()?,
@@ -146,14 +151,28 @@ impl HeapSummary {
             self.break_moves,
             self.mapped_segments
         );
-        let _ = writeln!(
-            out,
-            "  first-fit walk: {average:.1} blocks visited per allocation on average, {} at \
-             the longest",
-            self.walk_longest
-        );
+        if self.walks_counted {
+            let _ = writeln!(
+                out,
+                "  first-fit walk: {average:.1} blocks visited per allocation on average, {} at \
+                 the longest",
+                self.walk_longest
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "  first-fit walk: not counted ({} blocks from {} appends: this heap splits or \
+                 merges blocks)",
+                self.blocks, self.appends
+            );
+        }
         if !self.free_classes.is_empty() {
-            let _ = writeln!(out, "  free blocks by size (never split, never merged):");
+            let heading = if self.walks_counted {
+                "free blocks by size (never split, never merged):"
+            } else {
+                "free blocks by size:"
+            };
+            let _ = writeln!(out, "  {heading}");
             for (size, count, bytes) in &self.free_classes {
                 let _ = writeln!(
                     out,
@@ -176,7 +195,7 @@ mod tests {
     fn a_summary_reads_back() {
         let text = "pid 7\nprogram perl\nfit walk\nallocations 10\nrefusals 0\nblocks 4\n\
                     in_use 3 300\nfree 1 64\nsegments 1 364\nfree_class 64 1 64\n\
-                    walk_total 12\nwalk_longest 4\nappends 4\nbreak_moves 4\n\
+                    walks_counted 1\nwalk_total 12\nwalk_longest 4\nappends 4\nbreak_moves 4\n\
                     mapped_segments 0\nend\n";
         let summary = parse(text).unwrap();
         assert_eq!(summary.pid, 7);
@@ -187,6 +206,15 @@ mod tests {
                 .render()
                 .contains("1.2 blocks visited per allocation")
         );
+        // A heap that split blocks (5 blocks from 4 appends): no walk figures.
+        let split = parse(
+            &text
+                .replace("blocks 4", "blocks 5")
+                .replace("counted 1", "counted 0"),
+        );
+        let rendered = split.unwrap().render();
+        assert!(rendered.contains("walk: not counted (5 blocks from 4 appends"));
+        assert!(!rendered.contains("visited per allocation"));
     }
 
     #[test]

@@ -56,8 +56,10 @@ impl ScratchDir {
     pub fn new(name: &str) -> ScratchDir {
         static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir =
-            std::env::temp_dir().join(format!("brk-pools-test-{name}-{}-{n}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!(
+            "brk-pools-test-{name}-{}-{n:04}",
+            std::process::id()
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         ScratchDir(dir)
@@ -94,11 +96,19 @@ impl Run {
 /// Runs `command` on the shim for `fit` (None: on glibc's malloc), in
 /// `dir`, with the summaries collected.
 pub fn run_on(fit: Option<Fit>, mut command: Command) -> Run {
-    let summaries = ScratchDir::new("summaries");
+    let scratch = ScratchDir::new("run");
+    let summaries = scratch.path().join("summaries");
+    std::fs::create_dir(&summaries).unwrap();
     if let Some(fit) = fit {
+        // Programs copy their environment into the heap (Perl's %ENV): the
+        // same length of environment for both builds, so that the same
+        // program makes the same heap on each (the shim by a link of one
+        // name, in a scratch directory of one length).
+        let shim = scratch.path().join("shim.so");
+        std::os::unix::fs::symlink(shim_library(fit), &shim).unwrap();
         command
-            .env("LD_PRELOAD", shim_library(fit))
-            .env("BRK_POOLS_SUMMARY_DIR", summaries.path());
+            .env("LD_PRELOAD", &shim)
+            .env("BRK_POOLS_SUMMARY_DIR", &summaries);
     }
     let started = std::time::Instant::now();
     let output = command
@@ -106,7 +116,7 @@ pub fn run_on(fit: Option<Fit>, mut command: Command) -> Run {
         .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
     let seconds = started.elapsed().as_secs_f64();
     let mut parsed = BTreeMap::new();
-    for entry in std::fs::read_dir(summaries.path()).unwrap() {
+    for entry in std::fs::read_dir(&summaries).unwrap() {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
         let summary = heap_summary::parse(&text).unwrap();
         parsed.insert(summary.pid, summary);
