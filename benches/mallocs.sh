@@ -14,13 +14,14 @@
 #             deallocate_pool (glibc & co.: 16 frees, benches/c/malloc_pools.c),
 #             Ir (callgrind)
 #
-#   bash benches/mallocs.sh           # about 10 minutes on 2 cores
-#   PROCS=3 bash benches/mallocs.sh   # quicker, noisier
+#   bash benches/mallocs.sh           # about 10 minutes on 2 cores (PROCS=5)
+#   PROCS=1 bash benches/mallocs.sh   # about 3 minutes, noisier
 #
 # The original and the default port build their N blocks with O(N^2) walks:
 # at N = 100 000 they are timed but not run under callgrind ("-").
-# Writes docs/perf/mallocs.txt, the instruction counts again as
-# docs/perf/mallocs.tsv, and docs/perf-mallocs.svg from them (examples/perf_plot.rs).
+# Writes (over the committed ones) docs/perf/mallocs.txt, the instruction
+# counts again as docs/perf/mallocs.tsv, and docs/perf-mallocs.svg from them
+# (examples/perf_plot.rs).
 # Needs gcc, valgrind.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -31,7 +31,7 @@ impls=(indexed malloc)
 if [[ -n "${BEFORE:-}" ]]; then
     tree=$(mktemp -d)
     git archive "$BEFORE" | tar -x -C "$tree"
-    (cd "$tree" && cargo build --release --quiet --features indexed-fit)
+    (cd "$tree" && CARGO_TARGET_DIR="$tree/target" cargo build --release --quiet --features indexed-fit)
     gcc "${CFLAGS[@]}" "$W" "$tree/target/release/libbrk_pools.a" -lpthread -ldl -lm -o "$BIN/workload-before"
     rm -rf "$tree"
     impls=(before indexed malloc)

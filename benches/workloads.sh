@@ -1,8 +1,11 @@
-# Sourced by the bench scripts (compare.sh, constant.sh, scaling.sh): builds
+# Sourced by the bench scripts (compare.sh, constant.sh, scaling.sh, reuse.sh,
+# mallocs.sh): builds
 # benches/c/workload.c against each implementation, and describes the machine.
 # Run from the repository root.
 
-BIN=target/perf
+# Cargo's target directory ($CARGO_TARGET_DIR if set).
+TARGET=${CARGO_TARGET_DIR:-target}
+BIN=$TARGET/perf
 W=benches/c/workload.c
 CFLAGS=(-O2 -g -Wall)
 # One link line for every implementation. -no-pie: run.s addresses its globals
@@ -16,7 +19,7 @@ CFLAGS=(-O2 -g -Wall)
 # Neither flag changes the original's instructions.
 LDFLAGS=(-no-pie -Wl,--gc-sections)
 
-# c_library [CARGO ARGS]: target/c-lib/libbrk_pools.a, the static library as
+# c_library [CARGO ARGS]: $TARGET/c-lib/libbrk_pools.a, the static library as
 # a C program links it: Cargo.toml's c-lib profile (release with fat LTO
 # across the crate and std; only a staticlib-only build gets LTO).
 c_library() {
@@ -36,11 +39,11 @@ build_workloads() {
         name=${spec%%:*}
         feature=${spec#*:}
         c_library --features "$feature"
-        cp target/c-lib/libbrk_pools.a "$BIN/libbrk_pools-$name.a"
+        cp "$TARGET/c-lib/libbrk_pools.a" "$BIN/libbrk_pools-$name.a"
         gcc "${CFLAGS[@]}" "${LDFLAGS[@]}" "$W" "$BIN/libbrk_pools-$name.a" -lpthread -ldl -lm -o "$BIN/workload-$name"
     done
     c_library
-    cp target/c-lib/libbrk_pools.a "$BIN/libbrk_pools.a"
+    cp "$TARGET/c-lib/libbrk_pools.a" "$BIN/libbrk_pools.a"
     gcc "${CFLAGS[@]}" "${LDFLAGS[@]}" "$W" asm/run.s -o "$BIN/workload-original"
     gcc "${CFLAGS[@]}" "${LDFLAGS[@]}" "$W" "$BIN/libbrk_pools.a" -lpthread -ldl -lm -o "$BIN/workload-port"
     gcc "${CFLAGS[@]}" "${LDFLAGS[@]}" "$W" benches/c/malloc_pools.c -o "$BIN/workload-malloc"
