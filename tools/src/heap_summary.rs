@@ -152,6 +152,13 @@ impl HeapSummary {
             self.mapped_segments
         );
         if self.walks_counted {
+            if self.fit == "indexed-fit" {
+                let _ = writeln!(
+                    out,
+                    "  first-fit walk (what run.s's walk would visit; this build finds the same \
+                     blocks through its index):"
+                );
+            }
             let _ = writeln!(
                 out,
                 "  first-fit walk: {average:.1} blocks visited per allocation on average, {} at \
