@@ -9,8 +9,11 @@
 //! allocation on average), and one test module many minutes; the walk build
 //! runs Python in tests/everyday_programs.rs instead. The default set takes
 //! 20 to 30 seconds on each allocator; `BRK_POOLS_CPYTHON_FULL=1` adds
-//! the slower modules (several minutes). A missing python3.11 or test suite
-//! skips with a message (.ci/run installs both and requires them).
+//! the slower modules (several minutes), and `BRK_POOLS_CPYTHON_WALK=1` runs
+//! one small module (test_bool) on the walk build too (about six minutes:
+//! the interpreter's start-up alone walks for minutes). A missing python3.11
+//! or test suite skips with a message (.ci/run installs both and requires
+//! them).
 
 mod shim_support;
 
@@ -114,4 +117,16 @@ fn cpython_test_modules_pass_as_on_glibc() {
         glibc.seconds,
         shim.seconds
     );
+    if std::env::var_os("BRK_POOLS_CPYTHON_WALK").is_some() {
+        let modules = ["test_bool"];
+        let expected = outcome(&regrtest(None, &modules));
+        let walk = regrtest(Some(Fit::Walk), &modules);
+        assert_eq!(
+            outcome(&walk),
+            expected,
+            "stderr on the walk shim:\n{}",
+            walk.stderr()
+        );
+        eprintln!("{test}: test_bool on the walk shim: {:.1} s", walk.seconds);
+    }
 }

@@ -233,6 +233,8 @@
     const state = heapState(op, m);
     const rsiBox = el("p", "mono");
     rsiBox.id = "rsi-block";
+    // The caption below speaks of the walk: shown only while there is one.
+    document.querySelector("aside .legend").hidden = !state;
     if (!state) {
       box.appendChild(el("p", "", op.heap === null && op.call.startsWith("deallocate(")
         ? "deallocate does not walk: it clears the in_use and pool words 32 bytes before the pointer."
