@@ -69,6 +69,9 @@
 //! 32 bits wide): a thread sleeps only while those bits show a holder with
 //! bit 0 set, and that holder wakes one sleeper when it releases; a thread
 //! that takes the lock after sleeping sets bit 0 again, in case more sleep.
+//! Before it sleeps, a waiting thread reads the word a few times, with long
+//! pauses between reads ([`MIN_PAUSES`] says why long), and it does so again
+//! after each wake.
 
 use core::cell::UnsafeCell;
 use core::marker::PhantomData;
@@ -95,11 +98,23 @@ const FIRST_USE: usize = 2;
 /// clears the bit and leaves the fork's hold in place.
 const FORK_CALL: usize = 4;
 
-/// How often a thread reads the word of a held lock before it sleeps in the
-/// kernel.
-const SPINS: u32 = 100;
-/// The most `pause` instructions between two of those reads.
-const MAX_PAUSES: u32 = 64;
+/// The fewest `pause` instructions before each read of a held lock's word by
+/// a waiting thread: about 9 µs on the machine of docs/performance.md, where
+/// a pair of calls takes 50 ns. While one thread keeps the lock busy, a
+/// waiter that read every few pauses would catch it free between two of the
+/// holder's calls every few microseconds, and each such handover moves the
+/// lock's and the heap's cache lines to the other core; reading seldom lets
+/// the holder run on. With two threads taking pairs flat out, 2 of every
+/// 10 000 calls then wait instead of 29 (with reads 1, 2, 4, … pauses
+/// apart), and two threads do as many pairs per second as one
+/// (benches/mallocs.sh). The price: a call that finds the lock held waits at
+/// least that long, however soon the holder is done.
+const MIN_PAUSES: u32 = 1024;
+/// The most `pause` instructions between two reads of a held lock's word.
+const MAX_PAUSES: u32 = 4096;
+/// The `pause` instructions a waiting thread spends before it sleeps in the
+/// kernel (and again after each wake): about 0.5 ms there.
+const SPIN_PAUSES: u32 = 65536;
 
 /// This thread's identity: its thread pointer (see the [module docs](self)).
 #[inline]
@@ -316,38 +331,16 @@ impl<T> Lock<T> {
                 Ordering::Acquire,
             );
         }
-        // Spin with exponential backoff: the fewer reads of the word while
-        // it is held, the longer the holder keeps its cache line, and with
-        // it the heap's. (SPINS reads, at most MAX_PAUSES pauses apart:
-        // about 40 µs on the machine of docs/performance.md.)
-        let mut pauses = 1;
-        for _ in 0..SPINS {
-            for _ in 0..pauses {
-                core::hint::spin_loop();
-            }
-            if self.word.load(Ordering::Relaxed) == UNLOCKED && self.try_acquire(me) {
+        // Whether this thread has slept: then others may sleep too, and it
+        // takes the lock with SLEEPERS so that its release wakes one.
+        let mut mark = 0;
+        loop {
+            if self.spin(me | mark) {
                 return;
             }
-            pauses = (pauses * 2).min(MAX_PAUSES);
-        }
-        loop {
             let seen = self.word.load(Ordering::Relaxed);
             if seen == UNLOCKED {
-                // Others may sleep: take it with the bit, so that our
-                // release wakes one.
-                if self
-                    .word
-                    .compare_exchange(
-                        UNLOCKED,
-                        me | SLEEPERS,
-                        Ordering::Acquire,
-                        Ordering::Relaxed,
-                    )
-                    .is_ok()
-                {
-                    return;
-                }
-                continue;
+                continue; // freed as the spin ended: spin again
             }
             // Announce a sleeper (the holder will wake one), then sleep
             // while the word still shows this holder with the bit.
@@ -360,7 +353,35 @@ impl<T> Lock<T> {
                 continue;
             }
             futex_wait(&self.word, seen | SLEEPERS);
+            mark = SLEEPERS;
         }
+    }
+
+    /// Waits for a held lock by reading its word with growing pauses before
+    /// each read ([`MIN_PAUSES`] doubling up to [`MAX_PAUSES`]: the fewer
+    /// reads while it is held, the longer the holder keeps its cache line,
+    /// and with it the heap's), and takes it
+    /// for `word` (the thread pointer, with or without [`SLEEPERS`]) when it
+    /// is seen free. False after [`SPIN_PAUSES`] pauses without it.
+    fn spin(&self, word: usize) -> bool {
+        let mut pauses = MIN_PAUSES;
+        let mut spent = 0;
+        while spent < SPIN_PAUSES {
+            for _ in 0..pauses {
+                core::hint::spin_loop();
+            }
+            spent += pauses;
+            if self.word.load(Ordering::Relaxed) == UNLOCKED
+                && self
+                    .word
+                    .compare_exchange(UNLOCKED, word, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            {
+                return true;
+            }
+            pauses = (pauses * 2).min(MAX_PAUSES);
+        }
+        false
     }
 
     /// Releases the lock: one `xchg`, which also says whether to wake a
