@@ -8,8 +8,10 @@
 #             thread alone), 1, 2 and 4 threads, each in its own pool:
 #             million pairs per second, the median of PROCS processes
 #   reuse     benches/c/workload.c `reuse_end` at N = 1 000, 10 000, 100 000:
-#             ns (median of PROCS processes' medians) and the Ir of one
-#             allocate once the heap is built (callgrind)
+#             ns per reusing allocate + deallocate pair (`workload reuses`: a
+#             million pairs timed together, 2·10^7/N for the walking builds;
+#             the median of PROCS processes) and the Ir of one allocate once
+#             the heap is built (callgrind)
 #   release   `pool_16`: a pool of 16 blocks spread among N released by
 #             deallocate_pool (glibc & co.: 16 frees, benches/c/malloc_pools.c),
 #             Ir (callgrind)
@@ -87,7 +89,8 @@ trap 'rm -rf "$tmp"' EXIT
     done
     echo "(main: the main thread alone, in a process that never had a second thread)"
     echo
-    echo "## reuse: one allocate reusing the free block after N blocks in use (reuse_end)"
+    echo "## reuse: allocate reusing the free block after N blocks in use (reuse_end), then deallocate"
+    echo "## (ns: per allocate + deallocate pair; Ir: the allocate alone)"
     printf '%-9s' build
     for n in $NS; do printf ' %12s %9s' "ns N=$n" "Ir"; done
     echo
@@ -96,7 +99,9 @@ trap 'rm -rf "$tmp"' EXIT
         printf '%-9s' "$name"
         for n in $NS; do
             : > "$tmp/reuse"
-            for ((p = 0; p < PROCS; p++)); do run "$spec" workload time reuse_end "$n" 201 >> "$tmp/reuse"; done
+            pairs=1000000
+            [[ $name == original || $name == port ]] && pairs=$((20000000 / n))
+            for ((p = 0; p < PROCS; p++)); do run "$spec" workload reuses "$n" "$pairs" >> "$tmp/reuse"; done
             if [[ $n -ge 100000 && ($name == original || $name == port) ]]; then
                 count=-
             else

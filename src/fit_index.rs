@@ -438,22 +438,7 @@ impl Drop for FitIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A small deterministic generator (xorshift64*), so failures replay.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
+    use crate::test_rng::Rng;
 
     /// The walk's answer: the first free block (non-zero) big enough.
     fn naive_first_fit(model: &[u64], size: u64) -> Option<usize> {
@@ -526,7 +511,7 @@ mod tests {
     #[test]
     fn agrees_with_a_naive_model_under_random_operations() {
         for seed in 1..=6u64 {
-            let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            let mut rng = Rng::new(seed);
             let mut index = FitIndex::EMPTY;
             let mut model: Vec<u64> = Vec::new();
             for step in 0..6000 {

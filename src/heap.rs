@@ -733,13 +733,8 @@ mod tests {
                 .collect()
         };
         for seed in 1..=8u64 {
-            let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-            let mut below = |n: u64| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state % n
-            };
+            let mut rng = crate::test_rng::Rng::new(seed);
+            let mut below = |n: u64| rng.below(n);
             let mut indexed = Heap::on_arena(1 << 22).unwrap();
             let mut walking = Heap::on_arena(1 << 22).unwrap();
             walking.indexes.refuse();

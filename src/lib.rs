@@ -171,6 +171,8 @@ pub mod pools;
 pub mod process;
 pub mod render;
 pub mod source;
+#[cfg(test)]
+mod test_rng;
 mod threads;
 pub mod walk;
 

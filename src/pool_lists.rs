@@ -183,11 +183,7 @@ impl PoolLists {
             self.grow()?;
         }
         let slots = self.slots.as_mut_slice();
-        let mask = slots.len() - 1;
-        let mut slot = home(pool, mask);
-        while slots[slot].first != VACANT {
-            slot = (slot + 1) & mask;
-        }
+        let slot = vacant_slot(slots, pool);
         slots[slot] = Slot { pool, first: NONE };
         self.claimed += 1;
         Ok(slot)
@@ -205,14 +201,10 @@ impl PoolLists {
                 first: VACANT,
             })?;
         }
-        let mask = length - 1;
         let links = self.links.as_mut_slice();
         for old in self.slots.as_slice().iter().filter(|s| s.first != VACANT) {
             let new = slots.as_mut_slice();
-            let mut slot = home(old.pool, mask);
-            while new[slot].first != VACANT {
-                slot = (slot + 1) & mask;
-            }
+            let slot = vacant_slot(new, old.pool);
             new[slot] = *old;
             let mut position = old.first;
             while position != NONE {
@@ -224,6 +216,17 @@ impl PoolLists {
         self.recent = (0, NONE);
         Ok(())
     }
+}
+
+/// The first vacant slot of `slots` (a power of two long, at most half
+/// claimed, so there is one) from `pool`'s home on.
+fn vacant_slot(slots: &[Slot], pool: u64) -> usize {
+    let mask = slots.len() - 1;
+    let mut slot = home(pool, mask);
+    while slots[slot].first != VACANT {
+        slot = (slot + 1) & mask;
+    }
+    slot
 }
 
 /// Where `pool`'s probe starts (Fibonacci hashing, as the block index does).
@@ -243,13 +246,8 @@ mod tests {
         let mut lists = PoolLists::EMPTY;
         // Per position: the pool it is listed in, and whether it is in use.
         let mut model: Vec<(Option<u64>, bool)> = Vec::new();
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = |below: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % below
-        };
+        let mut rng = crate::test_rng::Rng::new(1);
+        let mut next = |below: u64| rng.below(below);
         for step in 0..20_000 {
             let pool = next(300);
             match next(4) {

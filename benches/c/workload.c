@@ -11,6 +11,9 @@
  *                            prints a checksum of the block offsets
  *   workload pairs N P       N blocks, then P times: deallocate the first block
  *                            and allocate it again (first fit finds it at once)
+ *   workload reuses N P      reuse_end's heap, then P times: allocate (reusing
+ *                            the free block after the N in use) and deallocate
+ *                            it; prints the ns per pair, all P timed together
  *   workload walk N M        N blocks of 48 bytes, every other one freed, then M
  *                            allocates of 96 bytes: each walks the whole list
  *                            (the free blocks are too small) and appends;
@@ -220,7 +223,7 @@ int main(int argc, char **argv) {
         put("\n");
         flush_and_exit(0);
     }
-    if (argc < 3) fail("usage: workload ir|time OP N [REPS] | appends N | mixed | pairs N P | walk N M");
+    if (argc < 3) fail("usage: workload ir|time OP N [REPS] | appends N | mixed | pairs N P | reuses N P | walk N M");
     if (!strcmp(argv[1], "pairs") && argc == 4) {
         uint64_t n = parse_u64(argv[2]), pairs = parse_u64(argv[3]);
         if (n < 1 || n > MAX_BLOCKS) fail("N out of range");
@@ -230,6 +233,23 @@ int main(int argc, char **argv) {
             deallocate(blocks[0]);
             if (allocate(1, BLOCK) != blocks[0]) fail("the pair did not reuse the first block");
         }
+        flush_and_exit(0);
+    }
+    if (!strcmp(argv[1], "reuses") && argc == 4) {
+        uint64_t n = parse_u64(argv[2]), pairs = parse_u64(argv[3]);
+        if (n < 1 || n > MAX_BLOCKS || pairs < 1) fail("N or P out of range");
+        setup(REUSE_END, n);
+        uint64_t t0 = now_ns();
+        for (uint64_t i = 0; i < pairs; i++) {
+            /* The port and run.s hand out blocks[n] every time; malloc
+             * and friends whichever block their free lists give. */
+            void *p = allocate(1, BLOCK);
+            if (!p) fail("allocate failed");
+            deallocate(p);
+        }
+        uint64_t t1 = now_ns();
+        put_u64((t1 - t0) / pairs);
+        put("\n");
         flush_and_exit(0);
     }
     if (!strcmp(argv[1], "walk") && argc == 4) {
