@@ -2,7 +2,9 @@
 # The port beside general-purpose allocators: glibc malloc, and mimalloc and
 # jemalloc when their Debian packages (libmimalloc2.0, libjemalloc2) are
 # installed (loaded with LD_PRELOAD into the malloc build; skipped with a
-# message when missing).
+# message when missing), and a bump arena (benches/c/bump_pools.c: the floor;
+# it never reuses a block, so its "reuse" is an allocate that bumps, and its
+# release drops every pool at once).
 #
 #   threads   benches/c/threads.c: allocate/deallocate pairs on 0 (the main
 #             thread alone), 1, 2 and 4 threads, each in its own pool:
@@ -36,6 +38,8 @@ build_workloads indexed:indexed-fit
 gcc "${CFLAGS[@]}" "${LDFLAGS[@]}" benches/c/threads.c "$BIN/libbrk_pools.a" -lpthread -ldl -lm -o "$BIN/threads-port"
 gcc "${CFLAGS[@]}" "${LDFLAGS[@]}" benches/c/threads.c "$BIN/libbrk_pools-indexed.a" -lpthread -ldl -lm -o "$BIN/threads-indexed"
 gcc "${CFLAGS[@]}" -DUSE_MALLOC benches/c/threads.c -lpthread -o "$BIN/threads-malloc"
+gcc "${CFLAGS[@]}" "${LDFLAGS[@]}" "$W" benches/c/bump_pools.c -o "$BIN/workload-bump"
+gcc "${CFLAGS[@]}" "${LDFLAGS[@]}" benches/c/threads.c benches/c/bump_pools.c -lpthread -o "$BIN/threads-bump"
 
 # name:binary-suffix:preload
 impls=(port:port: indexed:indexed: glibc:malloc:)
@@ -47,6 +51,7 @@ for lib in mimalloc:libmimalloc.so.2 jemalloc:libjemalloc.so.2; do
         echo "skipping ${lib%%:*}: $path is missing (apt-get install libmimalloc2.0 libjemalloc2)" >&2
     fi
 done
+impls+=(bump:bump:)
 names=$(for i in "${impls[@]}"; do printf '%s ' "${i%%:*}"; done)
 
 run() { # IMPL PROGRAM ARGS... (IMPL is name:suffix:preload)

@@ -166,7 +166,7 @@ const SCALING_SERIES: [Series; 8] = [
     scaling("malloc", "reuse_end", "", "#2a9d3a", "", Marker::Square),
 ];
 
-const MALLOCS_SERIES: [Series; 12] = [
+const MALLOCS_SERIES: [Series; 14] = [
     scaling(
         "original",
         "release",
@@ -215,12 +215,21 @@ const MALLOCS_SERIES: [Series; 12] = [
         "6 4",
         Marker::Square,
     ),
+    scaling(
+        "bump",
+        "release",
+        "bump arena (the floor)",
+        "#555555",
+        "2 3",
+        Marker::Cross,
+    ),
     scaling("original", "reuse", "", "#1f5fbf", "", Marker::Circle),
     scaling("port", "reuse", "", "#e07000", "", Marker::Cross),
     scaling("indexed", "reuse", "", "#8e2bbf", "", Marker::Diamond),
     scaling("glibc", "reuse", "", "#2a9d3a", "", Marker::Square),
     scaling("mimalloc", "reuse", "", "#b8860b", "6 4", Marker::Circle),
     scaling("jemalloc", "reuse", "", "#c0392b", "6 4", Marker::Square),
+    scaling("bump", "reuse", "", "#555555", "2 3", Marker::Cross),
 ];
 
 const fn scaling(
@@ -524,7 +533,7 @@ fn mallocs_svg(dir: &Path) -> String {
     };
     panel(
         &mut svg,
-        &panel_of(LEFTS[0], "Release a 16-block pool", &MALLOCS_SERIES[..6]),
+        &panel_of(LEFTS[0], "Release a 16-block pool", &MALLOCS_SERIES[..7]),
         &ir,
         &ns,
     );
@@ -533,12 +542,12 @@ fn mallocs_svg(dir: &Path) -> String {
         &panel_of(
             LEFTS[1],
             "Reuse the free block at the end",
-            &MALLOCS_SERIES[6..],
+            &MALLOCS_SERIES[7..],
         ),
         &ir,
         &ns,
     );
-    legend(&mut svg, &MALLOCS_SERIES, 3, 300.0);
+    legend(&mut svg, &MALLOCS_SERIES, 4, 220.0);
     svg.push_str("</svg>\n");
     svg
 }

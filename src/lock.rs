@@ -99,21 +99,26 @@ const FIRST_USE: usize = 2;
 const FORK_CALL: usize = 4;
 
 /// The fewest `pause` instructions before each read of a held lock's word by
-/// a waiting thread: about 9 µs on the machine of docs/performance.md, where
-/// a pair of calls takes 50 ns. While one thread keeps the lock busy, a
-/// waiter that read every few pauses would catch it free between two of the
-/// holder's calls every few microseconds, and each such handover moves the
-/// lock's and the heap's cache lines to the other core; reading seldom lets
-/// the holder run on. With two threads taking pairs flat out, 2 of every
-/// 10 000 calls then wait instead of 29 (with reads 1, 2, 4, … pauses
-/// apart), and two threads do as many pairs per second as one
+/// a waiting thread (after a wake, it reads once before them too): about
+/// 9 µs on the machine of docs/performance.md, where a pair of calls takes
+/// 50 ns. (A `pause` lasts from a few cycles to about 140, depending on the
+/// CPU, so elsewhere up to about 70 µs.) While one thread keeps the lock
+/// busy, a waiter that read every few pauses (1, 2, 4, … apart, up to 64, as
+/// this lock did before) would catch it free between two of the holder's
+/// calls every few microseconds, and each such handover moves the lock's
+/// and the heap's cache lines to the other core; reading seldom lets the
+/// holder run on, and two threads do as many pairs per second as one
 /// (benches/mallocs.sh). The price: a call that finds the lock held waits at
-/// least that long, however soon the holder is done.
+/// least that long, however soon the holder is done, and a thread that
+/// takes the lock again and again keeps it for long stretches while another
+/// waits (the lock is not fair).
 const MIN_PAUSES: u32 = 1024;
 /// The most `pause` instructions between two reads of a held lock's word.
 const MAX_PAUSES: u32 = 4096;
 /// The `pause` instructions a waiting thread spends before it sleeps in the
-/// kernel (and again after each wake): about 0.5 ms there.
+/// kernel (and again after each wake): about 0.5 ms there, on a CPU of its
+/// own (with more threads than cores, the spin takes time the holder could
+/// have run in).
 const SPIN_PAUSES: u32 = 65536;
 
 /// This thread's identity: its thread pointer (see the [module docs](self)).
@@ -319,7 +324,12 @@ impl<T> Lock<T> {
     #[cold]
     #[inline(never)]
     fn acquire_contended(&self, me: usize) {
+        // Whether the lock may well be free now (the first-use hook just
+        // ran, a wake, or the word just seen free), so that the spin looks
+        // before its first pause.
+        let mut look_first = false;
         if self.word.load(Ordering::Acquire) == FIRST_USE {
+            look_first = true;
             if let Some(hook) = self.first_use {
                 hook();
             }
@@ -335,12 +345,13 @@ impl<T> Lock<T> {
         // takes the lock with SLEEPERS so that its release wakes one.
         let mut mark = 0;
         loop {
-            if self.spin(me | mark) {
+            if self.spin(me | mark, look_first) {
                 return;
             }
             let seen = self.word.load(Ordering::Relaxed);
             if seen == UNLOCKED {
-                continue; // freed as the spin ended: spin again
+                look_first = true; // freed as the spin ended: spin again
+                continue;
             }
             // Announce a sleeper (the holder will wake one), then sleep
             // while the word still shows this holder with the bit.
@@ -354,16 +365,21 @@ impl<T> Lock<T> {
             }
             futex_wait(&self.word, seen | SLEEPERS);
             mark = SLEEPERS;
+            look_first = true;
         }
     }
 
     /// Waits for a held lock by reading its word with growing pauses before
     /// each read ([`MIN_PAUSES`] doubling up to [`MAX_PAUSES`]: the fewer
     /// reads while it is held, the longer the holder keeps its cache line,
-    /// and with it the heap's), and takes it
-    /// for `word` (the thread pointer, with or without [`SLEEPERS`]) when it
-    /// is seen free. False after [`SPIN_PAUSES`] pauses without it.
-    fn spin(&self, word: usize) -> bool {
+    /// and with it the heap's), and takes it for `word` (the thread
+    /// pointer, with or without [`SLEEPERS`]) when it is seen free; with
+    /// `look_first`, a read before the first pause too. False after
+    /// [`SPIN_PAUSES`] pauses without it.
+    fn spin(&self, word: usize, look_first: bool) -> bool {
+        if look_first && self.try_take(word) {
+            return true;
+        }
         let mut pauses = MIN_PAUSES;
         let mut spent = 0;
         while spent < SPIN_PAUSES {
@@ -371,17 +387,22 @@ impl<T> Lock<T> {
                 core::hint::spin_loop();
             }
             spent += pauses;
-            if self.word.load(Ordering::Relaxed) == UNLOCKED
-                && self
-                    .word
-                    .compare_exchange(UNLOCKED, word, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
-            {
+            if self.try_take(word) {
                 return true;
             }
             pauses = (pauses * 2).min(MAX_PAUSES);
         }
         false
+    }
+
+    /// Takes the lock for `word` if a read finds it free (a held lock costs
+    /// no atomic instruction to find).
+    fn try_take(&self, word: usize) -> bool {
+        self.word.load(Ordering::Relaxed) == UNLOCKED
+            && self
+                .word
+                .compare_exchange(UNLOCKED, word, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
     }
 
     /// Releases the lock: one `xchg`, which also says whether to wake a
@@ -549,6 +570,38 @@ mod tests {
             }
         });
         assert_eq!(*lock.lock().unwrap(), 80_000);
+    }
+
+    /// Threads that wait long enough to sleep in the kernel are all woken,
+    /// one release after another: a thread that slept takes the lock with
+    /// the sleepers' bit, so that its own release wakes the next. (Holding
+    /// the lock 100 ms, far past the spin, puts all three to sleep; the
+    /// timeouts turn a thread that never wakes into a failure, not a hang.)
+    #[test]
+    fn every_sleeper_is_woken_in_turn() {
+        use std::sync::mpsc;
+        use std::time::Duration;
+        static LOCK: Lock<u32> = Lock::new(0);
+        const SLEEPERS_STARTED: u32 = 3;
+        let guard = LOCK.lock().unwrap();
+        let (done, finished) = mpsc::channel();
+        for _ in 0..SLEEPERS_STARTED {
+            let done = done.clone();
+            std::thread::spawn(move || {
+                *LOCK.lock().unwrap() += 1;
+                done.send(()).unwrap();
+            });
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        drop(guard);
+        for woken in 0..SLEEPERS_STARTED {
+            assert!(
+                finished.recv_timeout(Duration::from_secs(5)).is_ok(),
+                "{} of {SLEEPERS_STARTED} sleepers never woke",
+                SLEEPERS_STARTED - woken
+            );
+        }
+        assert_eq!(*LOCK.lock().unwrap(), SLEEPERS_STARTED);
     }
 
     /// Threads that race to the first lock of a [`Lock::with_first_use`]
