@@ -100,9 +100,10 @@ const FORK_CALL: usize = 4;
 
 /// The fewest `pause` instructions before each read of a held lock's word by
 /// a waiting thread (after a wake, it reads once before them too): about
-/// 9 µs on the machine of docs/performance.md, where a pair of calls takes
-/// 50 ns. (A `pause` lasts from a few cycles to about 140, depending on the
-/// CPU, so elsewhere up to about 70 µs.) While one thread keeps the lock
+/// 9 µs on the machine of docs/performance.md, where an allocate and a
+/// deallocate on a thread of a threaded process take 56 ns together. (A
+/// `pause` lasts from a few cycles to about 140, depending on the CPU, so
+/// elsewhere up to about 70 µs, and every wait below as many times longer.) While one thread keeps the lock
 /// busy, a waiter that read every few pauses (1, 2, 4, … apart, up to 64, as
 /// this lock did before) would catch it free between two of the holder's
 /// calls every few microseconds, and each such handover moves the lock's

@@ -7,8 +7,8 @@
  *                     never had a second thread), PAIRS pairs each; prints
  *                     the million pairs per second of all threads together
  *
- * The threads start together at a barrier; the time is from the barrier to
- * the last join.
+ * The threads start together at a barrier; the time is from just before the
+ * main thread's wait at the barrier to the last join.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
