@@ -103,16 +103,16 @@ const FORK_CALL: usize = 4;
 /// 9 µs on the machine of docs/performance.md, where an allocate and a
 /// deallocate on a thread of a threaded process take 56 ns together. (A
 /// `pause` lasts from a few cycles to about 140, depending on the CPU, so
-/// elsewhere up to about 70 µs, and every wait below as many times longer.) While one thread keeps the lock
-/// busy, a waiter that read every few pauses (1, 2, 4, … apart, up to 64, as
-/// this lock did before) would catch it free between two of the holder's
-/// calls every few microseconds, and each such handover moves the lock's
-/// and the heap's cache lines to the other core; reading seldom lets the
-/// holder run on, and two threads do as many pairs per second as one
-/// (benches/mallocs.sh). The price: a call that finds the lock held waits at
-/// least that long, however soon the holder is done, and a thread that
-/// takes the lock again and again keeps it for long stretches while another
-/// waits (the lock is not fair).
+/// elsewhere up to about 70 µs, and every wait below as many times longer.)
+/// While one thread keeps the lock busy, a waiter that read every few pauses
+/// (1, 2, 4, … apart, up to 64, as this lock did before) would catch it free
+/// between two of the holder's calls every few microseconds, and each such
+/// handover moves the lock's and the heap's cache lines to the other core;
+/// reading seldom lets the holder run on, and two threads do as many pairs
+/// per second as one (benches/mallocs.sh). The price: a call that finds the
+/// lock held waits at least that long, however soon the holder is done, and
+/// a thread that takes the lock again and again keeps it for long stretches
+/// while another waits (the lock is not fair).
 const MIN_PAUSES: u32 = 1024;
 /// The most `pause` instructions between two reads of a held lock's word.
 const MAX_PAUSES: u32 = 4096;
@@ -284,11 +284,7 @@ impl<T> Lock<T> {
         if single_threaded() {
             return self.try_acquire_single_threaded(me);
         }
-        self.word.load(Ordering::Relaxed) == UNLOCKED
-            && self
-                .word
-                .compare_exchange(UNLOCKED, me, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
+        self.try_take(me)
     }
 
     /// [`try_acquire`](Lock::try_acquire) while no other thread exists: one
@@ -396,8 +392,10 @@ impl<T> Lock<T> {
         false
     }
 
-    /// Takes the lock for `word` if a read finds it free (a held lock costs
-    /// no atomic instruction to find).
+    /// Takes the lock for `word` if a read finds it free: a load, then a
+    /// `lock cmpxchg` (a held lock costs no atomic instruction to find). The
+    /// fast path's and the waiting thread's way to take it.
+    #[inline(always)]
     fn try_take(&self, word: usize) -> bool {
         self.word.load(Ordering::Relaxed) == UNLOCKED
             && self
