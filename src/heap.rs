@@ -443,7 +443,8 @@ impl<S: BreakSource> Heap<S> {
     /// [`try_deallocate`](Heap::try_deallocate)).
     #[inline]
     pub(crate) fn indexed_block(&self, ptr: *mut u8) -> Option<(*mut u8, usize)> {
-        let header = (ptr as usize).checked_sub(HEADER_SIZE)?;
+        // A pointer below 32 wraps to an address no block starts at.
+        let header = (ptr as usize).wrapping_sub(HEADER_SIZE);
         Some((header as *mut u8, self.indexes.position(header)?))
     }
 

@@ -32,9 +32,23 @@ pub(crate) struct BlockIndex {
     /// `position + 1` of a start, or 0 for an empty slot; the length is 0 or
     /// a power of two at least twice the number of starts.
     slots: MappedVec<usize>,
-    /// `64 - log2(slots.len())`: the hash keeps the product's top bits.
+    /// The table [`position`](BlockIndex::position) reads: `slots`, or
+    /// [`NO_SLOTS`] while `slots` is empty, so that a lookup needs no
+    /// branch for that case.
+    table: *const usize,
+    /// The table's length minus one.
+    mask: usize,
+    /// `64 - log2(table length)`: the hash keeps the product's top bits.
     shift: u32,
 }
+
+// SAFETY: `table` points into `slots`, which the index owns, or at a
+// `static` that is never written; nothing in it is tied to a thread.
+unsafe impl Send for BlockIndex {}
+
+/// The table of an index that has none yet: two empty slots, so that every
+/// lookup ends at its first slot.
+static NO_SLOTS: [usize; 2] = [0; 2];
 
 /// Slots in the first table: room for 2 048 blocks before the first rebuild
 /// (each rebuild re-inserts every start; with 1 024 slots the mixed workload
@@ -57,7 +71,9 @@ impl BlockIndex {
     pub(crate) const EMPTY: BlockIndex = BlockIndex {
         starts: MappedVec::EMPTY,
         slots: MappedVec::EMPTY,
-        shift: 0,
+        table: NO_SLOTS.as_ptr(),
+        mask: NO_SLOTS.len() - 1,
+        shift: usize::BITS - NO_SLOTS.len().trailing_zeros(),
     };
 
     /// Records a block appended after every recorded one of its segment.
@@ -78,23 +94,20 @@ impl BlockIndex {
     /// recorded start. O(1) expected; reads only the index.
     #[inline]
     pub(crate) fn position(&self, block: usize) -> Option<usize> {
-        let slots = self.slots.as_slice();
         let starts = self.starts.as_slice();
-        if slots.is_empty() {
-            return None;
-        }
-        let mask = slots.len() - 1;
         let mut slot = self.home(block);
         loop {
-            // SAFETY: `home` keeps the top log2(len) bits of a product, so
-            // it is below slots.len(), and so is every `& mask`.
-            let position = unsafe { *slots.get_unchecked(slot) }.checked_sub(1)?;
+            // SAFETY: `home` keeps the top log2(length) bits of a product,
+            // so it is below the table's length, and so is every `& mask`;
+            // the table is `slots`' live mapping or NO_SLOTS.
+            let position = unsafe { *self.table.add(slot) }.checked_sub(1)?;
             // SAFETY: a slot holds `position + 1` only for a position that
-            // `push` recorded in `starts`, which never shrinks.
+            // `push` recorded in `starts`, which never shrinks (NO_SLOTS
+            // holds none).
             if unsafe { *starts.get_unchecked(position) } == block {
                 return Some(position);
             }
-            slot = (slot + 1) & mask;
+            slot = (slot + 1) & self.mask;
         }
     }
 
@@ -129,6 +142,8 @@ impl BlockIndex {
     fn rebuild(&mut self, size: usize) -> Result<(), NoMemory> {
         self.starts.reserve(1)?;
         self.slots = MappedVec::zeroed(size)?;
+        self.table = self.slots.as_slice().as_ptr();
+        self.mask = size - 1;
         self.shift = usize::BITS - size.trailing_zeros();
         for position in 0..self.starts.len() {
             self.insert(self.starts.as_slice()[position], position);

@@ -281,10 +281,11 @@ impl<T> Lock<T> {
     /// process is single-threaded, a `cmpxchg` without the `lock` prefix.
     #[inline]
     fn try_acquire(&self, me: usize) -> bool {
-        if single_threaded() {
-            return self.try_acquire_single_threaded(me);
+        if !single_threaded() {
+            core::hint::cold_path();
+            return self.try_take(me);
         }
-        self.try_take(me)
+        self.try_acquire_single_threaded(me)
     }
 
     /// [`try_acquire`](Lock::try_acquire) while no other thread exists: one
@@ -298,22 +299,25 @@ impl<T> Lock<T> {
     /// hold it.)
     #[inline(always)]
     fn try_acquire_single_threaded(&self, me: usize) -> bool {
-        let previous: usize;
         // SAFETY: the word is a valid, aligned usize that lives as long as
         // the lock; no other thread exists to access it (the process is
         // single-threaded), so the plain exchange is not a data race. The
         // block may read and write memory, so the compiler keeps the
-        // holder's accesses to the value after it.
+        // holder's accesses to the value after it. `cmpxchg` sets ZF when
+        // it stored `me`; the `jne` leaves for `held` when it did not (and
+        // wrote the word's value to %rax, which is declared clobbered).
         unsafe {
             core::arch::asm!(
                 "cmpxchgq {me}, ({word})",
+                "jne {held}",
                 word = in(reg) self.word.as_ptr(),
                 me = in(reg) me,
-                inout("rax") UNLOCKED => previous,
+                inout("rax") UNLOCKED => _,
+                held = label { return false },
                 options(att_syntax, nostack),
             );
         }
-        previous == UNLOCKED
+        true
     }
 
     /// [`try_acquire`](Lock::try_acquire), and when the lock is held by
