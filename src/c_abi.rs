@@ -48,8 +48,9 @@
 
 use core::ffi::{c_int, c_void};
 use core::mem::ManuallyDrop;
-use core::ptr;
+use core::ptr::{self, NonNull};
 
+use crate::error::Error;
 use crate::heap::size_with_header;
 use crate::process::{self, ProcessHeap};
 
@@ -108,8 +109,7 @@ extern "C" fn allocate_new_block(
     size_with_header: u64,
     pool: u64,
 ) -> *mut c_void {
-    let block = unlock_after(heap, |heap| heap.allocate_new_block(pool, size_with_header));
-    block.map_or(ptr::null_mut(), |block| block.as_ptr().cast())
+    unlock_after(heap, |heap| c_pointer(heap.allocate_new_block(pool, size_with_header)))
 }
 
 /// Some guard holds some pool: the whole [`Heap::allocate`](crate::Heap::allocate),
@@ -121,7 +121,13 @@ extern "C" fn allocate_while_pools_are_held(
     size: u64,
     pool: u64,
 ) -> *mut c_void {
-    let block = unlock_after(heap, |heap| heap.allocate(pool, size));
+    unlock_after(heap, |heap| c_pointer(heap.allocate(pool, size)))
+}
+
+/// The pointer C gets for an allocation: NULL for any error. (Made before
+/// the unlock, so that only the pointer is kept across it.)
+#[inline(always)]
+fn c_pointer(block: Result<NonNull<u8>, Error>) -> *mut c_void {
     block.map_or(ptr::null_mut(), |block| block.as_ptr().cast())
 }
 
