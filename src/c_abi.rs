@@ -29,8 +29,9 @@
 //! `deallocate` are split the way production allocators split theirs:
 //!
 //! * a **fast path**, inlined into the exported function: the lock is free
-//!   (one `lock cmpxchg`; a load and a store while the process is
-//!   single-threaded), no Rust guard holds any pool (one load), and then
+//!   (a load, then a `lock cmpxchg`; while the process is single-threaded,
+//!   a `cmpxchg` without the `lock` prefix), no Rust guard holds any pool
+//!   (one load), and then
 //!   the asm walk finds a block, or the hash index finds the pointer. It
 //!   needs only caller-saved registers, so the exported functions save none;
 //! * **slow paths**, out of line and named for their case:
@@ -109,7 +110,9 @@ extern "C" fn allocate_new_block(
     size_with_header: u64,
     pool: u64,
 ) -> *mut c_void {
-    unlock_after(heap, |heap| c_pointer(heap.allocate_new_block(pool, size_with_header)))
+    unlock_after(heap, |heap| {
+        c_pointer(heap.allocate_new_block(pool, size_with_header))
+    })
 }
 
 /// Some guard holds some pool: the whole [`Heap::allocate`](crate::Heap::allocate),

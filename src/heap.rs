@@ -443,7 +443,10 @@ impl<S: BreakSource> Heap<S> {
     /// [`try_deallocate`](Heap::try_deallocate)).
     #[inline]
     pub(crate) fn indexed_block(&self, ptr: *mut u8) -> Option<(*mut u8, usize)> {
-        // A pointer below 32 wraps to an address no block starts at.
+        // A pointer below 32 wraps to the top 32 bytes of the address
+        // space, where no block starts: its 32-byte header would wrap past
+        // the end (a BreakSource never gives such memory; user space on
+        // x86-64 ends far below).
         let header = (ptr as usize).wrapping_sub(HEADER_SIZE);
         Some((header as *mut u8, self.indexes.position(header)?))
     }
@@ -612,6 +615,27 @@ impl Iterator for SegmentBlocks {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The C ABI's `deallocate` fast path: a pointer below 32 (whose header
+    /// address wraps) is no block, on an empty heap and on one with blocks
+    /// (the first of which could start at any address).
+    #[test]
+    fn a_pointer_below_the_header_size_is_no_block() {
+        let mut heap = Heap::on_arena(1 << 20).unwrap();
+        for ptr in 0..HEADER_SIZE + 1 {
+            assert_eq!(heap.indexed_block(ptr as *mut u8), None, "{ptr}");
+        }
+        let first = heap.allocate(1, 16).unwrap();
+        heap.allocate(2, 16).unwrap();
+        assert_eq!(
+            heap.indexed_block(first.as_ptr()),
+            Some((first.as_ptr().wrapping_sub(HEADER_SIZE), 0))
+        );
+        for ptr in 0..HEADER_SIZE + 1 {
+            assert_eq!(heap.indexed_block(ptr as *mut u8), None, "{ptr}");
+            assert!(!heap.is_block_pointer(ptr as *mut u8), "{ptr}");
+        }
+    }
 
     /// A program that writes one byte past its block sets the next block's
     /// `in_use` word: the walk then skips that block (it reads headers as

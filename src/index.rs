@@ -46,8 +46,11 @@ pub(crate) struct BlockIndex {
 // `static` that is never written; nothing in it is tied to a thread.
 unsafe impl Send for BlockIndex {}
 
-/// The table of an index that has none yet: two empty slots, so that every
-/// lookup ends at its first slot.
+/// The table of an index that has none yet: empty slots, so that every
+/// lookup ends at its first slot. Two, not one: the hash keeps the top
+/// `log2(length)` bits of a product by shifting it right by `64 - log2`,
+/// and for one slot that would be a shift by 64, which Rust does not allow
+/// (and x86-64 would take as a shift by 0).
 static NO_SLOTS: [usize; 2] = [0; 2];
 
 /// Slots in the first table: room for 2 048 blocks before the first rebuild
@@ -142,7 +145,7 @@ impl BlockIndex {
     fn rebuild(&mut self, size: usize) -> Result<(), NoMemory> {
         self.starts.reserve(1)?;
         self.slots = MappedVec::zeroed(size)?;
-        self.table = self.slots.as_slice().as_ptr();
+        self.table = self.slots.as_ptr();
         self.mask = size - 1;
         self.shift = usize::BITS - size.trailing_zeros();
         for position in 0..self.starts.len() {
@@ -163,7 +166,9 @@ mod tests {
         let low: Vec<usize> = (0..100).map(|i| 0x1000 + i * 64).collect();
         let all: std::collections::HashSet<usize> = high.iter().chain(&low).copied().collect();
         let mut index = BlockIndex::EMPTY;
-        assert_eq!(index.position(0x10_0000), None);
+        for absent in [0, 8, 0x10_0000, usize::MAX - 31, usize::MAX] {
+            assert_eq!(index.position(absent), None, "empty index: {absent:#x}");
+        }
         for &start in high.iter().chain(&low) {
             index.push(start).unwrap();
         }

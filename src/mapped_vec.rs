@@ -56,6 +56,15 @@ impl<T: Copy> MappedVec<T> {
         self.len
     }
 
+    /// The mapping's first item (dangling while empty), with the mapping's
+    /// own permissions: unlike a pointer taken from
+    /// [`as_slice`](MappedVec::as_slice), it stays valid for reads across
+    /// later writes through [`as_mut_slice`](MappedVec::as_mut_slice).
+    #[inline]
+    pub(crate) fn as_ptr(&self) -> *const T {
+        self.items
+    }
+
     #[inline]
     pub(crate) fn as_slice(&self) -> &[T] {
         // SAFETY: the first len items of the mapping were written by push
