@@ -627,10 +627,7 @@ mod tests {
         }
         let first = heap.allocate(1, 16).unwrap();
         heap.allocate(2, 16).unwrap();
-        assert_eq!(
-            heap.indexed_block(first.as_ptr()),
-            Some((first.as_ptr().wrapping_sub(HEADER_SIZE), 0))
-        );
+        assert!(heap.is_block_pointer(first.as_ptr()));
         for ptr in 0..HEADER_SIZE + 1 {
             assert_eq!(heap.indexed_block(ptr as *mut u8), None, "{ptr}");
             assert!(!heap.is_block_pointer(ptr as *mut u8), "{ptr}");
