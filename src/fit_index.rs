@@ -232,11 +232,14 @@ impl FitIndex {
     /// never touched.
     #[inline]
     pub(crate) fn set(&mut self, position: usize, free_size: u64) {
-        assert!(position < self.len, "block {position} not in the fit index");
-        match self.deferred.take() {
-            Some(deferred) if deferred.position == position => {}
-            Some(deferred) => self.apply(deferred),
+        assert!(position < self.len, "a block not in the fit index");
+        match self.deferred {
             None => {}
+            Some(deferred) if deferred.position == position => self.deferred = None,
+            Some(deferred) => {
+                self.deferred = None;
+                self.apply(deferred);
+            }
         }
         // SAFETY: position < len <= capacity: the leaf is mapped.
         let current = unsafe { *self.nodes.add(self.leaf_start + position) };
@@ -260,9 +263,10 @@ impl FitIndex {
 
     /// Lowers a leaf and every node whose largest value came from it: going
     /// up, a parent changes only while it held the leaf's old value and the
-    /// siblings' new largest differs from it. Out of line: an allocate whose
-    /// previous lowering was cancelled never calls it.
-    #[cold]
+    /// siblings' new largest differs from it. Inline: it calls nothing, so
+    /// neither do `set` and `first_fit`, whose usual paths then need no
+    /// saved registers.
+    #[inline(always)]
     fn apply(
         &mut self,
         Deferred {

@@ -80,11 +80,26 @@ impl PoolLists {
     }
 
     /// The block at `position` is now in use for `pool`: listed there.
+    /// Inline, the usual case: the pool is the recent one and the block is
+    /// listed in it already (taken again by the pool that freed it).
     #[inline]
     pub(crate) fn allocated(&mut self, position: usize, pool: u64) -> Result<(), NoMemory> {
-        let slot = match self.recent {
-            (recent, slot) if recent == pool && slot != NONE => slot,
-            _ => self.claim(pool)?,
+        let (recent, slot) = self.recent;
+        if recent == pool && slot != NONE && self.links.as_slice()[position].slot == slot {
+            return Ok(());
+        }
+        self.list(position, pool)
+    }
+
+    /// The rest of [`allocated`](PoolLists::allocated): find (or claim) the
+    /// pool's slot and move the block to its list, if it is not there.
+    #[inline(never)]
+    fn list(&mut self, position: usize, pool: u64) -> Result<(), NoMemory> {
+        let (recent, slot) = self.recent;
+        let slot = if recent == pool && slot != NONE {
+            slot
+        } else {
+            self.claim(pool)?
         };
         if self.links.as_slice()[position].slot != slot {
             self.relist(position, slot);

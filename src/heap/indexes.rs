@@ -29,6 +29,9 @@ pub(crate) struct Indexes {
     /// The kernel refused memory for `blocks` once: from then on it is
     /// incomplete, checked frees walk, and the fit index is not used.
     blocks_refused: bool,
+    /// Gives itself up when `blocks` is refused (it names blocks by their
+    /// positions there), so its own answers need no look at
+    /// `blocks_refused`.
     fit: Fit,
 }
 
@@ -78,9 +81,6 @@ impl Indexes {
     /// use.
     #[inline]
     pub(crate) fn first_fit(&mut self, pool: u64, size_with_header: u64) -> FitAnswer {
-        if self.blocks_refused {
-            return FitAnswer::Walk;
-        }
         self.fit.first_fit(&self.blocks, pool, size_with_header)
     }
 
@@ -88,9 +88,7 @@ impl Indexes {
     /// freed.
     #[inline]
     pub(crate) fn freed(&mut self, block: *mut u8, position: Option<usize>) {
-        if !self.blocks_refused {
-            self.fit.freed(&self.blocks, block, position);
-        }
+        self.fit.freed(&self.blocks, block, position);
     }
 
     /// Releases `pool` through the fit index's lists of each pool's
@@ -99,12 +97,12 @@ impl Indexes {
     /// build has no fit index or it is not in use: then walk.
     #[inline]
     pub(crate) fn release_pool(&mut self, pool: u64) -> bool {
-        !self.blocks_refused && self.fit.release_pool(&self.blocks, pool)
+        self.fit.release_pool(&self.blocks, pool)
     }
 
     /// Whether `allocate` finds its block through the fit index.
     pub(crate) fn fit_in_use(&self) -> bool {
-        !self.blocks_refused && self.fit.in_use()
+        self.fit.in_use()
     }
 
     /// Pretend the kernel refused the index memory (tests of the walk that
@@ -112,6 +110,7 @@ impl Indexes {
     #[cfg(test)]
     pub(crate) fn refuse(&mut self) {
         self.blocks_refused = true;
+        self.fit.refuse();
     }
 }
 
@@ -139,6 +138,11 @@ impl Fit {
 
     fn in_use(&self) -> bool {
         !self.refused
+    }
+
+    #[cfg(test)]
+    fn refuse(&mut self) {
+        self.refused = true;
     }
 
     fn appended(&mut self, blocks_complete: bool, block: *mut u8) {
@@ -185,6 +189,7 @@ impl Fit {
         }
     }
 
+    #[inline(always)]
     fn freed(&mut self, blocks: &BlockIndex, block: *mut u8, position: Option<usize>) {
         if self.refused {
             return;
@@ -248,6 +253,9 @@ impl Fit {
     fn in_use(&self) -> bool {
         false
     }
+
+    #[cfg(test)]
+    fn refuse(&mut self) {}
 
     #[inline(always)]
     fn appended(&mut self, _blocks_complete: bool, _block: *mut u8) {}
