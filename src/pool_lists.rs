@@ -79,22 +79,20 @@ impl PoolLists {
         self.allocated(self.links.len() - 1, pool)
     }
 
-    /// The block at `position` is now in use for `pool`: listed there.
-    /// Inline, the usual case: the pool is the recent one and the block is
-    /// listed in it already (taken again by the pool that freed it).
+    /// Whether the block at `position` is listed in `pool`, answered only in
+    /// the usual case: `pool` is the one asked for last and the block is
+    /// listed there (taken again by the pool that freed it). False means
+    /// "not known": call [`allocated`](PoolLists::allocated).
     #[inline]
-    pub(crate) fn allocated(&mut self, position: usize, pool: u64) -> Result<(), NoMemory> {
+    pub(crate) fn is_listed(&self, position: usize, pool: u64) -> bool {
         let (recent, slot) = self.recent;
-        if recent == pool && slot != NONE && self.links.as_slice()[position].slot == slot {
-            return Ok(());
-        }
-        self.list(position, pool)
+        recent == pool && slot != NONE && self.links.as_slice()[position].slot == slot
     }
 
-    /// The rest of [`allocated`](PoolLists::allocated): find (or claim) the
-    /// pool's slot and move the block to its list, if it is not there.
-    #[inline(never)]
-    fn list(&mut self, position: usize, pool: u64) -> Result<(), NoMemory> {
+    /// The block at `position` is now in use for `pool`: listed there (an
+    /// allocate calls it only when [`is_listed`](PoolLists::is_listed) does
+    /// not know).
+    pub(crate) fn allocated(&mut self, position: usize, pool: u64) -> Result<(), NoMemory> {
         let (recent, slot) = self.recent;
         let slot = if recent == pool && slot != NONE {
             slot

@@ -173,7 +173,9 @@ impl Fit {
         };
         match NonNull::new(found) {
             Some(found) => {
-                if self.pools.allocated(position, pool).is_err() {
+                if !self.pools.is_listed(position, pool)
+                    && self.pools.allocated(position, pool).is_err()
+                {
                     self.refused = true;
                 }
                 FitAnswer::Found(found)
