@@ -263,9 +263,9 @@ impl FitIndex {
 
     /// Lowers a leaf and every node whose largest value came from it: going
     /// up, a parent changes only while it held the leaf's old value and the
-    /// siblings' new largest differs from it. Inline: it calls nothing, so
-    /// neither do `set` and `first_fit`, whose usual paths then need no
-    /// saved registers.
+    /// siblings' new largest differs from it. Inline: in release builds it
+    /// calls nothing, so neither do `set` and `first_fit` on their usual
+    /// paths, which then need fewer saved registers.
     #[inline(always)]
     fn apply(
         &mut self,

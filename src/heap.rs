@@ -760,6 +760,7 @@ mod tests {
             let mut indexed = Heap::on_arena(1 << 22).unwrap();
             let mut walking = Heap::on_arena(1 << 22).unwrap();
             walking.indexes.refuse();
+            assert!(!walking.fit_index_in_use());
             let mut handed_out: Vec<usize> = Vec::new(); // offsets from the start
             for step in 0..3000 {
                 match below(10) {
@@ -815,6 +816,7 @@ mod tests {
             let late = heap.allocate(2, 8).unwrap().as_ptr();
             if refused {
                 heap.indexes.refuse();
+                assert!(!heap.fit_index_in_use());
             }
             for &p in pointers.iter().chain([&late]) {
                 assert!(heap.is_block_pointer(p), "refused={refused}");

@@ -81,17 +81,18 @@ impl PoolLists {
 
     /// Whether the block at `position` is listed in `pool`, answered only in
     /// the usual case: `pool` is the one asked for last and the block is
-    /// listed there (taken again by the pool that freed it). False means
-    /// "not known": call [`allocated`](PoolLists::allocated).
+    /// listed there (freed by `deallocate` and taken again by the pool it
+    /// was last allocated in). False means "not known": call
+    /// [`allocated`](PoolLists::allocated).
     #[inline]
     pub(crate) fn is_listed(&self, position: usize, pool: u64) -> bool {
         let (recent, slot) = self.recent;
         recent == pool && slot != NONE && self.links.as_slice()[position].slot == slot
     }
 
-    /// The block at `position` is now in use for `pool`: listed there (an
-    /// allocate calls it only when [`is_listed`](PoolLists::is_listed) does
-    /// not know).
+    /// The block at `position` is now in use for `pool`: listed there (a
+    /// reuse calls it only when [`is_listed`](PoolLists::is_listed) does not
+    /// know; an append always).
     pub(crate) fn allocated(&mut self, position: usize, pool: u64) -> Result<(), NoMemory> {
         let (recent, slot) = self.recent;
         let slot = if recent == pool && slot != NONE {

@@ -81,6 +81,7 @@ impl Indexes {
     /// use.
     #[inline]
     pub(crate) fn first_fit(&mut self, pool: u64, size_with_header: u64) -> FitAnswer {
+        debug_assert!(!self.blocks_refused || !self.fit.in_use());
         self.fit.first_fit(&self.blocks, pool, size_with_header)
     }
 
@@ -88,6 +89,7 @@ impl Indexes {
     /// freed.
     #[inline]
     pub(crate) fn freed(&mut self, block: *mut u8, position: Option<usize>) {
+        debug_assert!(!self.blocks_refused || !self.fit.in_use());
         self.fit.freed(&self.blocks, block, position);
     }
 
@@ -97,6 +99,7 @@ impl Indexes {
     /// build has no fit index or it is not in use: then walk.
     #[inline]
     pub(crate) fn release_pool(&mut self, pool: u64) -> bool {
+        debug_assert!(!self.blocks_refused || !self.fit.in_use());
         self.fit.release_pool(&self.blocks, pool)
     }
 
@@ -122,9 +125,10 @@ impl Indexes {
 struct Fit {
     tree: crate::fit_index::FitIndex,
     pools: PoolLists,
-    /// Given up for good: the kernel refused its memory, or it named a block
-    /// whose header the program had written over. The asm walk answers then
-    /// (the same blocks, more slowly).
+    /// Given up for good: the kernel refused its memory, or the block
+    /// index's (`appended` with `blocks_complete` false: [`Indexes`] relies
+    /// on that), or it named a block whose header the program had written
+    /// over. The asm walk answers then (the same blocks, more slowly).
     refused: bool,
 }
 
