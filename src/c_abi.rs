@@ -24,8 +24,8 @@
 //! # Fast paths
 //!
 //! run.s's `deallocate` is three instructions and its `allocate` of a block
-//! that fits at once about a dozen; the port adds a lock, a pointer check and
-//! a held-pool check. To keep that addition small, `allocate` and
+//! that fits at once 18 (`docs/original-behaviour.md` A.9); the port adds a
+//! lock, a pointer check and a held-pool check. To keep that addition small, `allocate` and
 //! `deallocate` are split the way production allocators split theirs:
 //!
 //! * a **fast path**, inlined into the exported function: the lock is free
@@ -44,7 +44,7 @@
 //!
 //! Both paths run the heap's own functions for run.s's labels
 //! ([`Heap::allocate_continue`](crate::Heap) and the rest): the C ABI adds
-//! the lock and the split, nothing else. `benches/constant.sh` measures the
+//! the lock, those checks and the split, nothing else. `benches/constant.sh` measures the
 //! cost (docs/performance.md).
 
 use core::ffi::{c_int, c_void};

@@ -15,8 +15,9 @@
 //!   thread. It does not make the heap async-signal-safe (see
 //!   [`process`](crate::process#signals)).
 //! * **No atomic instruction while the process is single-threaded.** A
-//!   `lock cmpxchg` and an `xchg` cost about as much as the rest of a
-//!   reusing `allocate`. While glibc says the process has never had a
+//!   `lock cmpxchg` and an `xchg` (which is atomic, and as slow, without
+//!   the prefix) take about as long as the rest of a reusing `allocate`,
+//!   in 2 of its instructions. While glibc says the process has never had a
 //!   second thread ([`crate::threads`]), nobody can race for the word: a
 //!   `cmpxchg` without the `lock` prefix takes the lock (still one
 //!   instruction, so a signal handler cannot land half-way) and a plain
@@ -101,7 +102,7 @@ const FORK_CALL: usize = 4;
 /// The fewest `pause` instructions before each read of a held lock's word by
 /// a waiting thread (after a wake, it reads once before them too): about
 /// 9 µs on the machine of docs/performance.md, where an allocate and a
-/// deallocate on a thread of a threaded process take 56 ns together. (A
+/// deallocate on a thread of a threaded process take about 53 ns together. (A
 /// `pause` lasts from a few cycles to about 140, depending on the CPU, so
 /// elsewhere up to about 70 µs, and every wait below as many times longer.)
 /// While one thread keeps the lock busy, a waiter that read every few pauses
@@ -297,6 +298,11 @@ impl<T> Lock<T> {
     /// returns still holding a guard. (A separate load and store would let a
     /// handler that returns holding the lock slip in between, and both would
     /// hold it.)
+    ///
+    /// The `jne` jumps straight into the Rust code of the `label` operand
+    /// (an *asm goto*, stable since Rust 1.87): `asm!` cannot hand a flag to
+    /// Rust, so without it the answer would take a `sete` or a compare of
+    /// `%rax` after the block, one instruction more per lock.
     #[inline(always)]
     fn try_acquire_single_threaded(&self, me: usize) -> bool {
         // SAFETY: the word is a valid, aligned usize that lives as long as

@@ -5,7 +5,8 @@
 //! exists) and never set again: not after the threads are joined, not in a
 //! `fork` child. While it is non-zero, the thread reading it is the only
 //! one, which two parts of the crate use, as glibc's own `malloc` does:
-//! the [lock](crate::lock) is a plain flag then (no atomic instruction), and
+//! the [lock](crate::lock) takes no atomic instruction then (its word
+//! still names the holder), and
 //! [`ProcessBreak`](crate::ProcessBreak) may move the program break.
 //!
 //! A thread made without this glibc's `pthread_create` (a raw `clone`, or
