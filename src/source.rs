@@ -129,6 +129,28 @@ impl Arena {
         self.capacity
     }
 
+    /// Gives the reservation's pages above the accessible ones back to the
+    /// kernel: from then on the break can grow only within the pages it has
+    /// reached. No block lies there (every block is below the break). For a
+    /// reservation left for a new one: the process heap's, where the unused
+    /// tail would count against an address-space limit (`RLIMIT_AS`).
+    pub(crate) fn release_unused(&mut self) {
+        if self.capacity > self.mapped {
+            // SAFETY: base + mapped .. base + capacity is the part of our own
+            // reservation that was never made accessible: nothing in it was
+            // handed out.
+            let rc = unsafe {
+                libc::munmap(
+                    self.base.add(self.mapped).cast(),
+                    self.capacity - self.mapped,
+                )
+            };
+            if rc == 0 {
+                self.capacity = self.mapped;
+            }
+        }
+    }
+
     /// Moves the break the way another user of the break would (glibc's
     /// `malloc`, say), so that tests can show the heap continuing in a new
     /// segment. Returns the old break.
@@ -177,7 +199,8 @@ unsafe impl BreakSource for Arena {
 
 impl Drop for Arena {
     fn drop(&mut self) {
-        // SAFETY: base/capacity describe exactly the mapping made in new().
+        // SAFETY: base/capacity describe exactly what is left of the mapping
+        // made in new() (release_unused unmaps its tail and shrinks capacity).
         unsafe {
             libc::munmap(self.base.cast(), self.capacity);
         }

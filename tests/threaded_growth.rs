@@ -28,6 +28,10 @@ const CASES: &[support::child_cases::Case] = &[
         address_space_limit_lowered_then_raised,
     ),
     ("many_reservations", many_reservations),
+    (
+        "a_reservation_left_for_a_larger_one_gives_its_tail_back",
+        a_reservation_left_for_a_larger_one_gives_its_tail_back,
+    ),
 ];
 
 fn main() {
@@ -153,4 +157,43 @@ fn many_reservations() {
     deallocate(big[7]);
     deallocate(big[3]);
     assert_eq!(allocate(7, RESERVATION_BLOCK), big[3]);
+}
+
+/// A request larger than the rest of the current reservation moves on to a
+/// new one; the old one's unused tail is given back first, so under
+/// `RLIMIT_AS` that room holds the new reservation. The limit here leaves
+/// room for the new one only if half of the old tail or more is given back.
+fn a_reservation_left_for_a_larger_one_gives_its_tail_back() {
+    let before = vm_status("VmSize");
+    let small = allocate(8, 100).cast::<u8>();
+    assert!(!small.is_null());
+    // SAFETY: the block has 100 bytes.
+    unsafe { small.write_bytes(0x5a, 100) };
+    let reserved = vm_status("VmSize") - before;
+    assert!(
+        reserved >= PROCESS_RESERVATION as u64 / 2,
+        "the first append made no reservation of its own ({} MiB)",
+        reserved >> 20
+    );
+    // Larger than the whole reservation: it needs a new one of its size.
+    let big_size = reserved + (1 << 20);
+    let old = limit(libc::RLIMIT_AS).rlim_cur;
+    set_soft_limit(
+        libc::RLIMIT_AS,
+        vm_status("VmSize") + big_size - reserved / 2,
+    );
+    let big = allocate(9, i32::try_from(big_size).unwrap());
+    set_soft_limit(libc::RLIMIT_AS, old);
+    assert!(
+        !big.is_null(),
+        "a {} MiB block was refused: the old reservation's tail was kept",
+        big_size >> 20
+    );
+    // SAFETY: the small block's 100 bytes, still mapped and still ours.
+    let bytes = unsafe { core::slice::from_raw_parts(small, 100) };
+    assert!(bytes.iter().all(|&b| b == 0x5a), "the small block changed");
+    assert_eq!(small_appends(10, 10), 0, "appends failed afterwards");
+    deallocate(big);
+    deallocate(small.cast());
+    deallocate_pool(10);
 }

@@ -87,7 +87,8 @@ pub struct ProcessBreak {
     /// again.
     threaded: bool,
     /// The reservation grown once threaded (never unmapped: blocks live in
-    /// it, and earlier ones are leaked on purpose when a new one is made).
+    /// it, and earlier ones are leaked on purpose when a new one is made,
+    /// after their unused tails went back to the kernel).
     mapped: Option<Arena>,
 }
 
@@ -131,10 +132,16 @@ impl ProcessBreak {
     #[cold]
     #[inline(never)]
     fn grow_mapped(&mut self, increment: usize) -> Result<*mut u8, Refusal> {
-        if let Some(arena) = &mut self.mapped
-            && let Ok(old) = arena.grow(increment)
-        {
-            return Ok(old);
+        if let Some(arena) = &mut self.mapped {
+            match arena.grow(increment) {
+                Ok(old) => return Ok(old),
+                // Too small for this growth, which moves on to a new
+                // reservation: its unused tail goes back to the kernel first
+                // (its blocks stay), so that under an address-space limit
+                // the new one can have that room.
+                Err(Refusal::ArenaExhausted { .. }) => arena.release_unused(),
+                Err(_) => {}
+            }
         }
         // A new reservation (the first, or the last one is full): the
         // default size, or the request if larger; under an address-space
@@ -167,7 +174,8 @@ impl ProcessBreak {
 // maps old..old+n, and only this (single) thread moves the break during the
 // call; glibc never hands out memory between its top chunk and a foreign
 // sbrk, and never shrinks the break below it. With mappings: Arena keeps
-// BreakSource's promises, and full arenas are leaked, never unmapped.
+// BreakSource's promises, and full arenas are leaked: only the pages above
+// their break (never accessible, holding no block) are unmapped.
 unsafe impl BreakSource for ProcessBreak {
     #[inline]
     fn current(&self) -> *mut u8 {
