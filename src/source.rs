@@ -130,24 +130,56 @@ impl Arena {
     }
 
     /// Gives the reservation's pages above the accessible ones back to the
-    /// kernel: from then on the break can grow only within the pages it has
-    /// reached. No block lies there (every block is below the break). For a
-    /// reservation left for a new one: the process heap's, where the unused
-    /// tail would count against an address-space limit (`RLIMIT_AS`).
-    pub(crate) fn release_unused(&mut self) {
-        if self.capacity > self.mapped {
-            // SAFETY: base + mapped .. base + capacity is the part of our own
-            // reservation that was never made accessible: nothing in it was
-            // handed out.
-            let rc = unsafe {
-                libc::munmap(
-                    self.base.add(self.mapped).cast(),
-                    self.capacity - self.mapped,
-                )
-            };
-            if rc == 0 {
-                self.capacity = self.mapped;
-            }
+    /// kernel, and returns how many bytes that was (None if there were none,
+    /// or the kernel refused): from then on the break can grow only within
+    /// the pages it has reached. No block lies there (every block is below
+    /// the break). For the process heap, whose next reservation may need
+    /// that room under an address-space limit (`RLIMIT_AS`); see
+    /// [`take_back`](Arena::take_back).
+    pub(crate) fn release_unused(&mut self) -> Option<usize> {
+        if self.mapped == 0 || self.capacity == self.mapped {
+            return None;
+        }
+        let tail = self.capacity - self.mapped;
+        // SAFETY: base + mapped .. base + capacity is the part of our own
+        // reservation that was never made accessible: nothing in it was
+        // handed out.
+        let rc = unsafe { libc::munmap(self.base.add(self.mapped).cast(), tail) };
+        (rc == 0).then(|| {
+            self.capacity = self.mapped;
+            tail
+        })
+    }
+
+    /// Reserves again the `tail` bytes that
+    /// [`release_unused`](Arena::release_unused) gave back, if nothing else
+    /// was mapped there since (another thread may have); otherwise the
+    /// reservation stays as short as it is.
+    pub(crate) fn take_back(&mut self, tail: usize) {
+        let end = self.base.wrapping_add(self.capacity);
+        // SAFETY: MAP_FIXED_NOREPLACE maps only where nothing is mapped, so
+        // it replaces no one's memory; a fresh PROT_NONE anonymous mapping
+        // aliases nothing.
+        let mapping = unsafe {
+            libc::mmap(
+                end.cast(),
+                tail,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE
+                    | libc::MAP_ANONYMOUS
+                    | libc::MAP_NORESERVE
+                    | libc::MAP_FIXED_NOREPLACE,
+                -1,
+                0,
+            )
+        };
+        if mapping == end.cast() {
+            self.capacity += tail;
+        } else if mapping != libc::MAP_FAILED {
+            // A kernel older than 4.17 takes the flag as a hint and may map
+            // elsewhere: not ours to keep.
+            // SAFETY: the mapping just made, used by no one.
+            unsafe { libc::munmap(mapping, tail) };
         }
     }
 

@@ -32,6 +32,10 @@ const CASES: &[support::child_cases::Case] = &[
         "a_reservation_left_for_a_larger_one_gives_its_tail_back",
         a_reservation_left_for_a_larger_one_gives_its_tail_back,
     ),
+    (
+        "a_refused_request_leaves_the_reservation_as_it_was",
+        a_refused_request_leaves_the_reservation_as_it_was,
+    ),
 ];
 
 fn main() {
@@ -196,4 +200,35 @@ fn a_reservation_left_for_a_larger_one_gives_its_tail_back() {
     deallocate(big);
     deallocate(small.cast());
     deallocate_pool(10);
+}
+
+/// A request no reservation can hold (a petabyte, through the Rust API) is
+/// refused and changes nothing: the address space stays reserved (the tail
+/// given back while asking is taken back), and small appends go on in the
+/// same reservation, with no new segment.
+fn a_refused_request_leaves_the_reservation_as_it_was() {
+    let small = allocate(12, 100);
+    assert!(!small.is_null());
+    let (size, segments) = (vm_status("VmSize"), process::lock().segments().len());
+    let refused = process::lock().allocate(12, 1 << 50);
+    assert!(
+        matches!(refused, Err(brk_pools::Error::BreakRefused { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(
+        vm_status("VmSize"),
+        size,
+        "the refusal changed the reservations"
+    );
+    assert_eq!(
+        small_appends(100, 13),
+        0,
+        "appends failed after the refusal"
+    );
+    assert_eq!(
+        process::lock().segments().len(),
+        segments,
+        "the appends after the refusal needed a new reservation"
+    );
+    deallocate(small);
 }

@@ -87,8 +87,9 @@ pub struct ProcessBreak {
     /// again.
     threaded: bool,
     /// The reservation grown once threaded (never unmapped: blocks live in
-    /// it, and earlier ones are leaked on purpose when a new one is made,
-    /// after their unused tails went back to the kernel).
+    /// it, and earlier ones are leaked on purpose when a new one is made;
+    /// only the pages above a reservation's page-rounded break may go back
+    /// to the kernel, when a new one needs their room).
     mapped: Option<Arena>,
 }
 
@@ -132,22 +133,41 @@ impl ProcessBreak {
     #[cold]
     #[inline(never)]
     fn grow_mapped(&mut self, increment: usize) -> Result<*mut u8, Refusal> {
+        let mut exhausted = false;
         if let Some(arena) = &mut self.mapped {
             match arena.grow(increment) {
                 Ok(old) => return Ok(old),
-                // Too small for this growth, which moves on to a new
-                // reservation: its unused tail goes back to the kernel first
-                // (its blocks stay), so that under an address-space limit
-                // the new one can have that room.
-                Err(Refusal::ArenaExhausted { .. }) => arena.release_unused(),
+                Err(Refusal::ArenaExhausted { .. }) => exhausted = true,
                 Err(_) => {}
             }
         }
-        // A new reservation (the first, or the last one is full): the
-        // default size, or the request if larger; under an address-space
-        // limit (RLIMIT_AS), halved until the kernel grants one, down to the
-        // request itself, so that room left under the limit is still used.
-        // A refusal changes nothing: the next append tries again.
+        let refusal = match self.grow_into_new_reservation(increment) {
+            Ok(old) => return Ok(old),
+            Err(refusal) => refusal,
+        };
+        // Refused, perhaps for the address space that the last reservation's
+        // unused tail holds (under RLIMIT_AS): give the tail back (the
+        // blocks stay) and ask once more. Refused again, take the tail
+        // back, so that the refusal changes nothing.
+        if exhausted && let Some(tail) = self.mapped.as_mut().and_then(Arena::release_unused) {
+            match self.grow_into_new_reservation(increment) {
+                Ok(old) => return Ok(old),
+                Err(_) => {
+                    if let Some(arena) = &mut self.mapped {
+                        arena.take_back(tail);
+                    }
+                }
+            }
+        }
+        Err(refusal)
+    }
+
+    /// A new reservation (the first, or the last one is full), grown by
+    /// `increment`: the default size, or the request if larger; under an
+    /// address-space limit (RLIMIT_AS), halved until the kernel grants one,
+    /// down to the request itself, so that room left under the limit is
+    /// still used. A refusal changes nothing: the next append tries again.
+    fn grow_into_new_reservation(&mut self, increment: usize) -> Result<*mut u8, Refusal> {
         let mut capacity = PROCESS_RESERVATION.max(increment);
         loop {
             match Arena::new(capacity) {
@@ -175,7 +195,8 @@ impl ProcessBreak {
 // call; glibc never hands out memory between its top chunk and a foreign
 // sbrk, and never shrinks the break below it. With mappings: Arena keeps
 // BreakSource's promises, and full arenas are leaked: only the pages above
-// their break (never accessible, holding no block) are unmapped.
+// their page-rounded break (never accessible, holding no block) may be
+// unmapped.
 unsafe impl BreakSource for ProcessBreak {
     #[inline]
     fn current(&self) -> *mut u8 {
