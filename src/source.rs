@@ -152,8 +152,9 @@ impl Arena {
     }
 
     /// Reserves again the `tail` bytes that
-    /// [`release_unused`](Arena::release_unused) gave back, if nothing else
-    /// was mapped there since (another thread may have); otherwise the
+    /// [`release_unused`](Arena::release_unused) gave back, if the kernel
+    /// still can: another thread may have mapped memory there since, or
+    /// taken the address space it freed (under `RLIMIT_AS`); then the
     /// reservation stays as short as it is.
     pub(crate) fn take_back(&mut self, tail: usize) {
         let end = self.base.wrapping_add(self.capacity);
