@@ -16,8 +16,8 @@
 //!   [`process`](crate::process#signals)).
 //! * **No atomic instruction while the process is single-threaded.** A
 //!   `lock cmpxchg` and an `xchg` (which is atomic, and as slow, without
-//!   the prefix) take about as long as the rest of a reusing `allocate`,
-//!   in 2 of its instructions. While glibc says the process has never had a
+//!   the prefix), two instructions, take about as long as the rest of a
+//!   reusing `allocate`. While glibc says the process has never had a
 //!   second thread ([`crate::threads`]), nobody can race for the word: a
 //!   `cmpxchg` without the `lock` prefix takes the lock (still one
 //!   instruction, so a signal handler cannot land half-way) and a plain

@@ -86,19 +86,24 @@ impl PoolLists {
     /// [`allocated`](PoolLists::allocated).
     #[inline]
     pub(crate) fn is_listed(&self, position: usize, pool: u64) -> bool {
+        self.recent_slot(pool)
+            .is_some_and(|slot| self.links.as_slice()[position].slot == slot)
+    }
+
+    /// The slot of `pool` if it is the pool asked for last.
+    #[inline]
+    fn recent_slot(&self, pool: u64) -> Option<usize> {
         let (recent, slot) = self.recent;
-        recent == pool && slot != NONE && self.links.as_slice()[position].slot == slot
+        (recent == pool && slot != NONE).then_some(slot)
     }
 
     /// The block at `position` is now in use for `pool`: listed there (a
     /// reuse calls it only when [`is_listed`](PoolLists::is_listed) does not
     /// know; an append always).
     pub(crate) fn allocated(&mut self, position: usize, pool: u64) -> Result<(), NoMemory> {
-        let (recent, slot) = self.recent;
-        let slot = if recent == pool && slot != NONE {
-            slot
-        } else {
-            self.claim(pool)?
+        let slot = match self.recent_slot(pool) {
+            Some(slot) => slot,
+            None => self.claim(pool)?,
         };
         if self.links.as_slice()[position].slot != slot {
             self.relist(position, slot);

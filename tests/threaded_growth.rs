@@ -164,9 +164,10 @@ fn many_reservations() {
 }
 
 /// A request larger than the rest of the current reservation moves on to a
-/// new one; the old one's unused tail is given back first, so under
-/// `RLIMIT_AS` that room holds the new reservation. The limit here leaves
-/// room for the new one only if half of the old tail or more is given back.
+/// new one; refused under `RLIMIT_AS`, it is asked for again once the old
+/// one's unused tail is given back, and that room holds it. The limit here
+/// leaves room for the new one only if half of the old tail or more is
+/// given back.
 fn a_reservation_left_for_a_larger_one_gives_its_tail_back() {
     let before = vm_status("VmSize");
     let small = allocate(8, 100).cast::<u8>();
