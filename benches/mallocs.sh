@@ -12,7 +12,8 @@
 #   reuse     benches/c/workload.c `reuse_end` at N = 1 000, 10 000, 100 000:
 #             ns per reusing allocate + deallocate pair (`workload reuses`: a
 #             million pairs timed together, 2·10^7/N for the walking builds;
-#             the median of PROCS processes) and the Ir of one allocate once
+#             the median of PROCS processes, the builds interleaved) and the
+#             Ir of one allocate once
 #             the heap is built (callgrind)
 #   release   `pool_16`: a pool of 16 blocks spread among N released by
 #             deallocate_pool (glibc & co.: 16 frees, benches/c/malloc_pools.c),
@@ -99,21 +100,29 @@ trap 'rm -rf "$tmp"' EXIT
     printf '%-9s' build
     for n in $NS; do printf ' %12s %9s' "ns N=$n" "Ir"; done
     echo
+    # The builds' processes interleaved, as for threads: a drift of the
+    # machine's speed during the run then touches every build alike.
+    for n in $NS; do
+        for ((p = 0; p < PROCS; p++)); do
+            for spec in original:original: "${impls[@]}"; do
+                name=${spec%%:*}
+                pairs=1000000
+                [[ $name == original || $name == port ]] && pairs=$((20000000 / n))
+                run "$spec" workload reuses "$n" "$pairs" >> "$tmp/reuse-$name-$n"
+            done
+        done
+    done
     for spec in original:original: "${impls[@]}"; do
         name=${spec%%:*}
         printf '%-9s' "$name"
         for n in $NS; do
-            : > "$tmp/reuse"
-            pairs=1000000
-            [[ $name == original || $name == port ]] && pairs=$((20000000 / n))
-            for ((p = 0; p < PROCS; p++)); do run "$spec" workload reuses "$n" "$pairs" >> "$tmp/reuse"; done
             if [[ $n -ge 100000 && ($name == original || $name == port) ]]; then
                 count=-
             else
                 count=$(ir "$spec" reuse_end "$n")
                 printf '%s\treuse\t%s\t%s\n' "$name" "$n" "$count" >> "$tmp/tsv"
             fi
-            printf ' %12s %9s' "$(median < "$tmp/reuse")" "$count"
+            printf ' %12s %9s' "$(median < "$tmp/reuse-$name-$n")" "$count"
         done
         echo
     done
