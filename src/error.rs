@@ -9,8 +9,10 @@ use core::fmt;
 /// Why a [`BreakSource`](crate::BreakSource) did not move the break.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusal {
-    /// The kernel refused `brk` (`sbrk` returned -1 with this `errno`,
-    /// usually `ENOMEM` under `RLIMIT_DATA` or `RLIMIT_AS`).
+    /// The kernel refused `brk`, or an `mmap` or `mprotect` of an arena,
+    /// with this `errno`: usually `ENOMEM` (under `RLIMIT_DATA` or
+    /// `RLIMIT_AS`; a refused `brk` is always `ENOMEM`, as glibc's `sbrk`
+    /// reports it).
     Kernel {
         /// The `errno` value.
         errno: i32,
@@ -20,7 +22,9 @@ pub enum Refusal {
         /// The reservation's size in bytes.
         capacity: usize,
     },
-    /// The increment does not fit `sbrk`'s signed argument.
+    /// The increment does not fit `sbrk`'s signed argument (the process
+    /// break takes what `sbrk` takes), or whole batched steps would not fit
+    /// an address.
     TooLarge,
 }
 

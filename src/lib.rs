@@ -111,7 +111,7 @@
 //! ## When the real break is used
 //!
 //! The process heap ([`process`], and so the C ABI) moves the real program
-//! break, through glibc's `sbrk`, **only while the process is
+//! break, as glibc's `sbrk` does (keeping glibc's cached break right), **only while the process is
 //! single-threaded** (glibc's `__libc_single_threaded`). That covers run.c,
 //! single-threaded C programs and the demo: there the layout, the break and
 //! the `brk` calls are the original's. `sbrk` is not thread-safe and glibc's

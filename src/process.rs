@@ -23,10 +23,11 @@
 //! pulls the break back under malloc's chunks (`docs/original-behaviour.md` A.8). The
 //! port instead:
 //!
-//! * moves the break only through glibc's own `sbrk` ([`ProcessBreak`]), so
-//!   glibc's cached break stays right and it never trims below a block of
-//!   ours (glibc trims only when the break is still the end of its own top
-//!   chunk);
+//! * moves the break as glibc's own `sbrk` does ([`ProcessBreak`]): the
+//!   same `brk` syscall from glibc's cached break, the kernel's answer
+//!   stored back in that cache. So glibc's cached break stays right and it
+//!   never trims below a block of ours (glibc trims only when the break is
+//!   still the end of its own top chunk);
 //! * moves it **only while the process is single-threaded**. `sbrk` is not
 //!   thread-safe and glibc calls it under its arena lock, not this one, so
 //!   two threads moving the break can each lower it under the other's memory.

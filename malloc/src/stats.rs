@@ -15,7 +15,7 @@
 //!
 //! **Break moves and mappings.** An append that moved the heap's
 //! [`break_end`](brk_pools::Heap::break_end) while the heap grows on the
-//! program break is one `sbrk`; one that started a new segment off the
+//! program break is one `brk`; one that started a new segment off the
 //! break is one `mmap` reservation (growth inside a reservation needs no
 //! system call).
 //!

@@ -9,13 +9,15 @@ use crate::threads::single_threaded;
 
 // `static mut`: glibc writes it while Rust code runs, and the Reference
 // makes it undefined behaviour to mutate an immutable extern static once
-// Rust code runs (items.extern.static). It is only read, through a raw
-// pointer, with volatile reads.
+// Rust code runs (items.extern.static). It is read and written through a
+// raw pointer, with volatile accesses.
 unsafe extern "C" {
     /// glibc: the program break as `sbrk` last saw it, the value `sbrk(0)`
     /// returns (null until glibc first reads the break). Exported by every
-    /// x86-64 glibc (`__curbrk@GLIBC_2.2.5`); `sbrk` keeps it right, and
-    /// `malloc` moves the break only through `sbrk`.
+    /// x86-64 glibc (`__curbrk@GLIBC_2.2.5`); libc's `brk` stores the
+    /// kernel's answer in it, `malloc` moves the break only through `sbrk`,
+    /// and `sbrk` moves it from there. The heap's own `brk`
+    /// ([`ProcessBreak::grow_break`]) stores its answer there too.
     static mut __curbrk: *mut core::ffi::c_void;
 }
 
@@ -40,12 +42,40 @@ unsafe fn break_now() -> *mut u8 {
     }
 }
 
+/// `brk(address)`, the syscall run.s makes: the number in `%rax`, the
+/// address in `%rdi`. Returns the new break, or the old one if the kernel
+/// refused.
+///
+/// # Safety
+/// As for any move of the break: no one may use memory between the new
+/// break and the old one (for a lower break), nor move it concurrently.
+#[inline(always)]
+unsafe fn brk_syscall(address: usize) -> *mut u8 {
+    let answer: usize;
+    // SAFETY: the caller's promise. The kernel's x86-64 syscall convention:
+    // it returns in %rax and clobbers %rcx and %r11, and uses no stack. Not
+    // `nomem`: the compiler must keep memory accesses (the cache's read and
+    // write around it) in their places; not `preserves_flags`, which the
+    // kernel does not promise for the flags either.
+    unsafe {
+        core::arch::asm!(
+            "syscall",
+            inlateout("rax") libc::SYS_brk as usize => answer,
+            in("rdi") address,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    answer as *mut u8
+}
+
 /// The first reservation [`ProcessBreak`] makes once the process has threads
 /// (address space only: pages are committed as the heap grows into them).
 pub const PROCESS_RESERVATION: usize = 1 << 30;
 
-/// The process's memory: the real program break, moved through glibc's
-/// `sbrk`, while that is safe; `mmap` reservations after.
+/// The process's memory: the real program break, moved as glibc's `sbrk`
+/// moves it, while that is safe; `mmap` reservations after.
 ///
 /// **The rule.** The break is moved only while the process is
 /// single-threaded (glibc's `__libc_single_threaded`, checked under the
@@ -64,18 +94,20 @@ pub const PROCESS_RESERVATION: usize = 1 << 30;
 /// returns to the break.**
 ///
 /// With the break: glibc's `malloc` caches the break (`__curbrk`) and moves
-/// it with `brk(__curbrk + n)`. Going through the same `sbrk` keeps that
-/// cache right, so glibc sees the port's blocks as foreign memory it must
-/// step over instead of memory it may shrink (`docs/original-behaviour.md` A.8). When
+/// it with `brk(__curbrk + n)`. The heap moves it the same way, with the
+/// same `brk` syscall, storing the kernel's answer in the cache as glibc
+/// does. That keeps the cache right, so glibc sees the port's blocks as
+/// foreign memory it must step over instead of memory it may shrink
+/// (`docs/original-behaviour.md` A.8). When
 /// nobody else moves the break (a single-threaded C program such as run.c,
 /// the demo), the layout, the break and the `brk` calls are the original's.
 ///
 /// This keeps [`BreakSource`]'s promises as long as no other code in the
-/// process lowers the break with raw `brk`/`sbrk` (which would break glibc's
-/// `malloc` as well).
+/// process moves the break behind glibc's back, with a raw `brk` syscall
+/// (which would break glibc's `malloc` as well), or lowers it with `sbrk`.
 ///
 /// There is no public constructor (and no `Default`): a second heap on the
-/// process break would call `sbrk` under a different lock. Its only value
+/// process break would move the break under a different lock. Its only value
 /// lives in [`crate::process`]'s heap.
 ///
 /// ```compile_fail
@@ -111,20 +143,45 @@ impl ProcessBreak {
         !self.threaded && single_threaded()
     }
 
+    /// Moves the real break up by `increment` and returns the old break, as
+    /// `sbrk(increment)` does, and the way glibc's `sbrk` does it: one `brk`
+    /// syscall to glibc's cached break plus `increment` (run.s's own
+    /// `movq $BRK_SYSCALL, %rax` … `syscall`), whose answer goes back into
+    /// the cache. Inline, instead of a call to `sbrk`: no registers saved
+    /// around a call (docs/performance.md counts the difference).
+    ///
+    /// # Safety
+    /// The process must be single-threaded ([`single_threaded`]), so that
+    /// nothing else reads or writes glibc's cache meanwhile.
     #[inline]
-    fn grow_break(increment: usize) -> Result<*mut u8, Refusal> {
-        let increment = isize::try_from(increment).map_err(|_| Refusal::TooLarge)?;
-        // SAFETY: a positive increment never shrinks the break, so no one's
-        // memory is unmapped; failure leaves the break where it was. The
-        // process is single-threaded, so no other sbrk runs concurrently.
-        let old = unsafe { libc::sbrk(increment) };
-        if old as isize == -1 {
-            Err(Refusal::Kernel {
-                errno: std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
-            })
-        } else {
-            Ok(old.cast())
+    unsafe fn grow_break(increment: usize) -> Result<*mut u8, Refusal> {
+        // What `sbrk` refuses: its argument is signed.
+        isize::try_from(increment).map_err(|_| Refusal::TooLarge)?;
+        // SAFETY: single-threaded (the caller's promise).
+        let old = unsafe { break_now() };
+        let Some(wanted) = (old as usize).checked_add(increment) else {
+            return Err(Refusal::Kernel {
+                errno: libc::ENOMEM, // sbrk's answer for an increment that wraps
+            });
+        };
+        // SAFETY: the cache is the real break (glibc's `brk` calls and this
+        // one keep it so, and nobody moves the break behind glibc's back:
+        // see the type's docs), so the new break is above the old one and
+        // unmaps nobody's memory; a refusal leaves it where it was. The cache
+        // then holds the kernel's answer, as glibc's own `brk` leaves it, so
+        // `sbrk` (and `malloc`) go on from the real break. Single-threaded:
+        // nothing reads or writes the cache meanwhile.
+        let now = unsafe {
+            let now = brk_syscall(wanted);
+            ptr::write_volatile(&raw mut __curbrk, now.cast());
+            now
+        };
+        if (now as usize) < wanted {
+            return Err(Refusal::Kernel {
+                errno: libc::ENOMEM, // what glibc's brk reports then
+            });
         }
+        Ok(old)
     }
 
     /// Growth once the process has threads: out of line, so that the
@@ -190,10 +247,11 @@ impl ProcessBreak {
     }
 }
 
-// SAFETY: see the rule above. With the break: sbrk returns the old break and
-// maps old..old+n, and only this (single) thread moves the break during the
-// call; glibc never hands out memory between its top chunk and a foreign
-// sbrk, and never shrinks the break below it. With mappings: Arena keeps
+// SAFETY: see the rule above. With the break: grow returns the old break
+// once the kernel's `brk` (or sbrk's) has mapped old..old+n, and only this
+// (single) thread moves the break during the call; glibc's cached break then
+// holds the new break, glibc never hands out memory between its top chunk and
+// a foreign move of the break, and never shrinks the break below it. With mappings: Arena keeps
 // BreakSource's promises, and full arenas are leaked: only the pages above
 // their page-rounded break (never accessible, holding no block) may be
 // unmapped.
@@ -213,7 +271,8 @@ unsafe impl BreakSource for ProcessBreak {
     #[inline]
     fn grow(&mut self, increment: usize) -> Result<*mut u8, Refusal> {
         if self.uses_break() {
-            Self::grow_break(increment)
+            // SAFETY: uses_break says the process is single-threaded.
+            unsafe { Self::grow_break(increment) }
         } else {
             self.threaded = true;
             self.grow_mapped(increment)

@@ -143,7 +143,7 @@ impl HeapSummary {
         );
         let _ = writeln!(
             out,
-            "  heap          {} in {} segment(s); {} appends, {} break moves (sbrk), {} new \
+            "  heap          {} in {} segment(s); {} appends, {} break moves (brk), {} new \
              mappings (mmap)",
             human_bytes(self.segments.1),
             self.segments.0,
