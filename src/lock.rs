@@ -101,10 +101,11 @@ const FORK_CALL: usize = 4;
 
 /// The fewest `pause` instructions before each read of a held lock's word by
 /// a waiting thread (after a wake, it reads once before them too): about
-/// 9 µs on the machine of docs/performance.md, where an allocate and a
-/// deallocate on a thread of a threaded process take about 53 ns together. (A
-/// `pause` lasts from a few cycles to about 140, depending on the CPU, so
-/// elsewhere up to about 70 µs, and every wait below as many times longer.)
+/// 30 µs on the AMD EPYC of docs/performance.md (a `pause` takes 30 ns
+/// there), where an allocate and a deallocate on a thread of a threaded
+/// process take about 19 ns together; 9 µs on an Intel Xeon where a `pause`
+/// took 8.5 ns. (A `pause` lasts from a few cycles to about 140, depending on
+/// the CPU, and every wait below as many times longer.)
 /// While one thread keeps the lock busy, a waiter that read every few pauses
 /// (1, 2, 4, … apart, up to 64, as this lock did before) would catch it free
 /// between two of the holder's calls every few microseconds, and each such
@@ -118,7 +119,8 @@ const MIN_PAUSES: u32 = 1024;
 /// The most `pause` instructions between two reads of a held lock's word.
 const MAX_PAUSES: u32 = 4096;
 /// The `pause` instructions a waiting thread spends before it sleeps in the
-/// kernel (and again after each wake): about 0.5 ms there, on a CPU of its
+/// kernel (and again after each wake): about 2 ms there (0.5 ms on the
+/// Xeon), on a CPU of its
 /// own (with more threads than cores, the spin takes time the holder could
 /// have run in).
 const SPIN_PAUSES: u32 = 65536;
