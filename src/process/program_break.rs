@@ -157,8 +157,13 @@ impl ProcessBreak {
     unsafe fn grow_break(increment: usize) -> Result<*mut u8, Refusal> {
         // What `sbrk` refuses: its argument is signed.
         isize::try_from(increment).map_err(|_| Refusal::TooLarge)?;
+        // run.s's `movq %rcx, %r8` (old break is saved in %r8 to return to
+        // user), from glibc's copy of the break rather than memory_end: the
+        // same address unless someone else moved the break.
         // SAFETY: single-threaded (the caller's promise).
         let old = unsafe { break_now() };
+        // movq %rcx, %rdi; addq %rdx, %rdi
+        // (calculate where we want the new break to be: old break + size)
         let Some(wanted) = (old as usize).checked_add(increment) else {
             return Err(Refusal::Kernel {
                 errno: libc::ENOMEM, // sbrk's answer for an increment that wraps
@@ -172,6 +177,9 @@ impl ProcessBreak {
         // `sbrk` (and `malloc`) go on from the real break. Single-threaded:
         // nothing reads or writes the cache meanwhile.
         let now = unsafe {
+            // movq $BRK_SYSCALL, %rax; syscall (Tell Linux where the new
+            // break is). run.s's `movq %rdi, memory_end` comes after, once
+            // the kernel has said yes (Heap::set_memory_end).
             let now = brk_syscall(wanted);
             ptr::write_volatile(&raw mut __curbrk, now.cast());
             now
@@ -248,13 +256,13 @@ impl ProcessBreak {
 }
 
 // SAFETY: see the rule above. With the break: grow returns the old break
-// once the kernel's `brk` (or sbrk's) has mapped old..old+n, and only this
-// (single) thread moves the break during the call; glibc's cached break then
-// holds the new break, glibc never hands out memory between its top chunk and
-// a foreign move of the break, and never shrinks the break below it. With mappings: Arena keeps
-// BreakSource's promises, and full arenas are leaked: only the pages above
-// their page-rounded break (never accessible, holding no block) may be
-// unmapped.
+// once the kernel's `brk` has mapped old..old+n, and only this (single)
+// thread moves the break during the call; glibc's cached break then holds
+// the new break, glibc never hands out memory between its top chunk and a
+// foreign move of the break, and never shrinks the break below it. With
+// mappings: Arena keeps BreakSource's promises, and full arenas are leaked:
+// only the pages above their page-rounded break (never accessible, holding
+// no block) may be unmapped.
 unsafe impl BreakSource for ProcessBreak {
     #[inline]
     fn current(&self) -> *mut u8 {
