@@ -13,8 +13,7 @@
 #             ns per reusing allocate + deallocate pair (`workload reuses`: a
 #             million pairs timed together, 2·10^7/N for the walking builds;
 #             the median of PROCS processes, the builds interleaved) and the
-#             Ir of one allocate once
-#             the heap is built (callgrind)
+#             Ir of one allocate once the heap is built (callgrind)
 #   release   `pool_16`: a pool of 16 blocks spread among N released by
 #             deallocate_pool (glibc & co.: 16 frees, benches/c/malloc_pools.c),
 #             Ir (callgrind)

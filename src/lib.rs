@@ -111,10 +111,11 @@
 //! ## When the real break is used
 //!
 //! The process heap ([`process`], and so the C ABI) moves the real program
-//! break, as glibc's `sbrk` does (keeping glibc's cached break right), **only while the process is
-//! single-threaded** (glibc's `__libc_single_threaded`). That covers run.c,
-//! single-threaded C programs and the demo: there the layout, the break and
-//! the `brk` calls are the original's. `sbrk` is not thread-safe and glibc's
+//! break, as glibc's `sbrk` does (keeping glibc's cached break right),
+//! **only while the process is single-threaded** (glibc's
+//! `__libc_single_threaded`). That covers run.c, single-threaded C programs
+//! and the demo: there the layout, the break and the `brk` calls are the
+//! original's. `sbrk` is not thread-safe and glibc's
 //! `malloc` calls it under its own lock, so once the process has had a second
 //! thread the heap grows from `mmap` reservations that nobody else moves, as
 //! new segments; blocks already on the break stay there and are still used.

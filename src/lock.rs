@@ -120,9 +120,8 @@ const MIN_PAUSES: u32 = 1024;
 const MAX_PAUSES: u32 = 4096;
 /// The `pause` instructions a waiting thread spends before it sleeps in the
 /// kernel (and again after each wake): about 2 ms there (0.5 ms on the
-/// Xeon), on a CPU of its
-/// own (with more threads than cores, the spin takes time the holder could
-/// have run in).
+/// Xeon), on a CPU of its own (with more threads than cores, the spin takes
+/// time the holder could have run in).
 const SPIN_PAUSES: u32 = 65536;
 
 /// This thread's identity: its thread pointer (see the [module docs](self)).

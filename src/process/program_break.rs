@@ -98,9 +98,9 @@ pub const PROCESS_RESERVATION: usize = 1 << 30;
 /// same `brk` syscall, storing the kernel's answer in the cache as glibc
 /// does. That keeps the cache right, so glibc sees the port's blocks as
 /// foreign memory it must step over instead of memory it may shrink
-/// (`docs/original-behaviour.md` A.8). When
-/// nobody else moves the break (a single-threaded C program such as run.c,
-/// the demo), the layout, the break and the `brk` calls are the original's.
+/// (`docs/original-behaviour.md` A.8). When nobody else moves the break (a
+/// single-threaded C program such as run.c, the demo), the layout, the break
+/// and the `brk` calls are the original's.
 ///
 /// This keeps [`BreakSource`]'s promises as long as no other code in the
 /// process moves the break behind glibc's back, with a raw `brk` syscall
